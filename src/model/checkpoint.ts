@@ -1,0 +1,192 @@
+/**
+ * Model directories in Hugging Face's GPT-2 format: config.json, model.safetensors (or a sharded
+ * model.safetensors.index.json + shards) with HF's tensor names and [in, out] Conv1D layouts, and
+ * the tokenizer files. Extra heads (reward `score.weight`, value `v_head.summary.*`) are extra
+ * tensors in the same file; transformers ignores them when it loads a GPT2LMHeadModel, and
+ * GPT2ForSequenceClassification picks up `score.weight`. rlhf's own settings live under the
+ * `rlhf` key of config.json.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tf, Tensor } from '../backend/tf';
+import { GPT2Config, parseConfig, toHFConfig } from './config';
+import { initTrunk, Params, trunkParamNames, trunkParamShapes } from './gpt2';
+import { decodeSafetensors, encodeSafetensors, HostTensor } from './safetensors';
+import { loadTokenizer, saveTokenizer, TextTokenizer } from '../tokenizer/tokenizer';
+import { writeFileAtomic, writeJsonAtomic } from '../util/fs';
+import { resolveHubModel } from './hub';
+
+export interface ModelBundle {
+  config: GPT2Config;
+  /** Trunk parameters by Hugging Face name (tf tensors). */
+  params: Params;
+  /** Extra heads by name, e.g. 'score.weight' [1, C]. */
+  heads: Params;
+  tokenizer: TextTokenizer;
+  /** rlhf's own settings from config.json's `rlhf` key (e.g. the reward head's squashing). */
+  rlhf: Record<string, unknown>;
+  /** Where it was loaded from. */
+  source: string;
+}
+
+const HEAD_PREFIXES = ['score.', 'v_head.'];
+
+/** Map a stored name to ours: the original `gpt2` repo stores trunk names without `transformer.`. */
+function canonicalName(name: string): string | null {
+  if (/\.attn\.(masked_)?bias$/.test(name)) return null; // causal-mask buffers of old checkpoints
+  if (name === 'lm_head.weight') return null; // tied to wte
+  if (HEAD_PREFIXES.some((p) => name.startsWith(p))) return name;
+  if (name.startsWith('transformer.')) return name;
+  return `transformer.${name}`;
+}
+
+function readTensors(dir: string): Record<string, HostTensor> {
+  const single = path.join(dir, 'model.safetensors');
+  const index = path.join(dir, 'model.safetensors.index.json');
+  const out: Record<string, HostTensor> = {};
+  const addFile = (file: string) => {
+    const { tensors } = decodeSafetensors(fs.readFileSync(file), file);
+    for (const [name, t] of Object.entries(tensors)) {
+      const c = canonicalName(name);
+      if (c) out[c] = t;
+    }
+  };
+  if (fs.existsSync(single)) addFile(single);
+  else if (fs.existsSync(index)) {
+    const idx = JSON.parse(fs.readFileSync(index, 'utf8')) as { weight_map?: Record<string, string> };
+    if (!idx.weight_map) throw new Error(`${index}: missing field 'weight_map'`);
+    for (const shard of [...new Set(Object.values(idx.weight_map))].sort()) addFile(path.join(dir, shard));
+  } else {
+    const bin = fs.existsSync(path.join(dir, 'pytorch_model.bin'));
+    throw new Error(
+      `${dir}: no model.safetensors or model.safetensors.index.json` +
+        (bin ? ' (only pytorch_model.bin, which rlhf cannot read: convert it with transformers `save_pretrained(dir, safe_serialization=True)`)' : ''),
+    );
+  }
+  return out;
+}
+
+/** The weights and config of a model directory, without its tokenizer. */
+export function loadWeights(dir: string): Omit<ModelBundle, 'tokenizer'> {
+  const cfgPath = path.join(dir, 'config.json');
+  if (!fs.existsSync(cfgPath)) throw new Error(`${dir}: no config.json — not a Hugging Face model directory`);
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+  } catch (e) {
+    throw new Error(`${cfgPath}: invalid JSON (${(e as Error).message})`);
+  }
+  const config = parseConfig(raw, cfgPath);
+  const stored = readTensors(dir);
+  const shapes = trunkParamShapes(config);
+  const params: Params = {};
+  for (const name of trunkParamNames(config)) {
+    const t = stored[name];
+    if (!t) throw new Error(`${dir}: tensor '${name}' is missing from the checkpoint`);
+    if (t.shape.join() !== shapes[name].join())
+      throw new Error(`${dir}: tensor '${name}' has shape [${t.shape}], config.json implies [${shapes[name]}]`);
+    params[name] = tf.tensor(t.data, t.shape);
+  }
+  const heads: Params = {};
+  for (const [name, t] of Object.entries(stored)) if (HEAD_PREFIXES.some((p) => name.startsWith(p))) heads[name] = tf.tensor(t.data, t.shape);
+  return { config, params, heads, rlhf: (raw.rlhf as Record<string, unknown>) ?? {}, source: dir };
+}
+
+/** Load a model directory (or a Hugging Face hub id, downloaded into the HF cache when online). */
+export async function loadModel(dirOrId: string): Promise<ModelBundle> {
+  const dir = fs.existsSync(dirOrId) ? dirOrId : await resolveHubModel(dirOrId);
+  const weights = loadWeights(dir);
+  try {
+    return { ...weights, tokenizer: await loadTokenizer(dir) };
+  } catch (err) {
+    disposeBundle(weights);
+    throw err;
+  }
+}
+
+export interface SaveOptions {
+  /** Split into shards of at most this many bytes (Hugging Face's sharded index format). */
+  maxShardBytes?: number;
+  /** Extra keys for config.json (e.g. architectures for a reward model). */
+  configExtra?: Record<string, unknown>;
+}
+
+async function toHost(t: Tensor): Promise<HostTensor> {
+  return { shape: t.shape.slice(), data: (await t.data()) as Float32Array };
+}
+
+/**
+ * Save a model directory. Files are written into a sibling temporary directory that then replaces
+ * `dir` by rename, so a crash leaves either the old directory or the new one, never a mix.
+ */
+export async function saveModel(dir: string, m: Omit<ModelBundle, 'source'>, opts: SaveOptions = {}): Promise<void> {
+  const tensors: Record<string, HostTensor> = {};
+  for (const [k, t] of Object.entries(m.params)) tensors[k] = await toHost(t);
+  for (const [k, t] of Object.entries(m.heads)) tensors[k] = await toHost(t);
+  const parent = path.dirname(path.resolve(dir));
+  fs.mkdirSync(parent, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(dir)}.tmp-`));
+  try {
+    const metadata = { format: 'pt' };
+    if (opts.maxShardBytes) writeShards(tmp, tensors, opts.maxShardBytes, metadata);
+    else writeFileAtomic(path.join(tmp, 'model.safetensors'), encodeSafetensors(tensors, metadata));
+    const rlhf = Object.keys(m.rlhf).length ? { rlhf: m.rlhf } : {};
+    writeJsonAtomic(path.join(tmp, 'config.json'), toHFConfig(m.config, { ...opts.configExtra, ...rlhf }));
+    saveTokenizer(tmp, m.tokenizer);
+    replaceDir(tmp, dir);
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function writeShards(dir: string, tensors: Record<string, HostTensor>, maxBytes: number, metadata: Record<string, string>): void {
+  const groups: Record<string, HostTensor>[] = [{}];
+  let size = 0;
+  for (const name of Object.keys(tensors).sort()) {
+    const bytes = tensors[name].data.byteLength;
+    if (size > 0 && size + bytes > maxBytes) {
+      groups.push({});
+      size = 0;
+    }
+    groups[groups.length - 1][name] = tensors[name];
+    size += bytes;
+  }
+  const weightMap: Record<string, string> = {};
+  let total = 0;
+  groups.forEach((g, i) => {
+    const file = `model-${String(i + 1).padStart(5, '0')}-of-${String(groups.length).padStart(5, '0')}.safetensors`;
+    writeFileAtomic(path.join(dir, file), encodeSafetensors(g, metadata));
+    for (const [name, t] of Object.entries(g)) {
+      weightMap[name] = file;
+      total += t.data.byteLength;
+    }
+  });
+  writeJsonAtomic(path.join(dir, 'model.safetensors.index.json'), { metadata: { total_size: total }, weight_map: weightMap });
+}
+
+/** Swap a finished temporary directory into place. */
+export function replaceDir(tmp: string, dir: string): void {
+  if (fs.existsSync(dir)) {
+    const old = `${dir}.old-${process.pid}-${Date.now()}`;
+    fs.renameSync(dir, old);
+    fs.renameSync(tmp, dir);
+    fs.rmSync(old, { recursive: true, force: true });
+  } else {
+    fs.renameSync(tmp, dir);
+  }
+}
+
+/** A freshly initialised model (for pretraining from scratch). */
+export function initModel(config: GPT2Config, tokenizer: TextTokenizer, seed: number): ModelBundle {
+  const host = initTrunk(config, seed);
+  const shapes = trunkParamShapes(config);
+  const params: Params = {};
+  for (const [k, v] of Object.entries(host)) params[k] = tf.tensor(v, shapes[k]);
+  return { config, params, heads: {}, tokenizer, rlhf: {}, source: '(initialised)' };
+}
+
+export function disposeBundle(m: Pick<ModelBundle, 'params' | 'heads'>): void {
+  tf.dispose(Object.values(m.params));
+  tf.dispose(Object.values(m.heads));
+}

@@ -1,0 +1,184 @@
+/**
+ * KV-cached autoregressive sampling for a batch of prompts (left-padded, position ids from the
+ * mask), with temperature, top-k, top-p, EOS stopping and a seeded JS random generator, so the
+ * same seed gives the same tokens on every backend whose logits agree.
+ *
+ * Per sampled token we return log π(yₜ) under softmax(logits / T) over the whole vocabulary and the
+ * exact entropy of that distribution: the quantities PPO and the entropy metrics need. top-k/top-p
+ * only restrict what can be drawn (they default to off, as in TRL's PPO sampling).
+ */
+import { tf, Tensor2D } from '../backend/tf';
+import type { TensorContainer } from '@tensorflow/tfjs';
+import { GPT2Config } from './config';
+import { disposeCache, forward, KVCache, lmHead, Params } from './gpt2';
+import { Rng } from '../util/rng';
+
+/** tf.tidy for a function returning an object of tensors (and plain numbers). */
+export function tidyObj<T>(fn: () => T): T {
+  return tf.tidy(fn as unknown as () => TensorContainer) as unknown as T;
+}
+
+export interface SamplingOptions {
+  maxNewTokens: number;
+  /** 0 means greedy decoding (log-probs and entropies are then reported at T = 1). */
+  temperature: number;
+  /** Keep only the k most likely tokens (0 = off). */
+  topK?: number;
+  /** Keep the smallest set of tokens whose probability reaches p (1 = off). */
+  topP?: number;
+  /** Stop a row when it emits this token (it is kept in the output). */
+  eosId: number;
+  /** Pad id used to left-pad prompts (masked out; its value does not matter). */
+  padId?: number;
+  rng?: Rng;
+  /** Use the KV cache (true); false re-runs the whole sequence each step (for tests). */
+  useCache?: boolean;
+}
+
+export interface Generation {
+  /** Generated ids per row (EOS included when emitted). */
+  tokens: number[][];
+  /** log π(yₜ) of each generated token under softmax(logits / T). */
+  logprobs: number[][];
+  /** Exact entropy of softmax(logits / T) at each generated position (nats). */
+  entropies: number[][];
+  /** Whether the row ended with EOS. */
+  finished: boolean[];
+}
+
+/** Left-pad a batch of id lists: ids [B, L] and mask [B, L] (1 real, 0 pad). */
+export function leftPad(seqs: number[][], padId: number): { ids: Int32Array; mask: Float32Array; length: number } {
+  const L = Math.max(1, ...seqs.map((s) => s.length));
+  const ids = new Int32Array(seqs.length * L).fill(padId);
+  const mask = new Float32Array(seqs.length * L);
+  seqs.forEach((s, b) => {
+    const off = b * L + (L - s.length);
+    ids.set(s, off);
+    mask.fill(1, off, off + s.length);
+  });
+  return { ids, mask, length: L };
+}
+
+/** One draw from a logits row. Exported for tests. */
+export function sampleFromLogits(
+  row: Float32Array,
+  opts: { temperature: number; topK?: number; topP?: number },
+  rng: Rng,
+): { token: number; logprob: number; entropy: number } {
+  const V = row.length;
+  const greedy = opts.temperature <= 0;
+  const T = greedy ? 1 : opts.temperature;
+  let max = -Infinity;
+  for (let i = 0; i < V; i++) if (row[i] > max) max = row[i];
+  // log-softmax of logits / T, computed stably.
+  let sum = 0;
+  for (let i = 0; i < V; i++) sum += Math.exp((row[i] - max) / T);
+  const lse = Math.log(sum);
+  const logp = (i: number) => (row[i] - max) / T - lse;
+  let entropy = 0;
+  for (let i = 0; i < V; i++) {
+    const lp = logp(i);
+    entropy -= Math.exp(lp) * lp;
+  }
+  let token: number;
+  if (greedy) {
+    token = 0;
+    for (let i = 1; i < V; i++) if (row[i] > row[token]) token = i;
+  } else {
+    const probs = new Float64Array(V);
+    for (let i = 0; i < V; i++) probs[i] = Math.exp(logp(i));
+    const topK = opts.topK ?? 0;
+    const topP = opts.topP ?? 1;
+    if ((topK > 0 && topK < V) || topP < 1) {
+      const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
+      let keep = topK > 0 ? Math.min(topK, V) : V;
+      if (topP < 1) {
+        let cum = 0;
+        for (let r = 0; r < keep; r++) {
+          cum += probs[order[r]];
+          if (cum >= topP) {
+            keep = r + 1;
+            break;
+          }
+        }
+      }
+      for (let r = keep; r < V; r++) probs[order[r]] = 0;
+    }
+    token = rng.categorical(probs);
+  }
+  return { token, logprob: logp(token), entropy };
+}
+
+/**
+ * Sample continuations of `prompts` (token id lists). Rows stop at EOS; the loop stops when every
+ * row has stopped or after maxNewTokens.
+ */
+export function generate(params: Params, cfg: GPT2Config, prompts: number[][], opts: SamplingOptions): Generation {
+  const B = prompts.length;
+  const rng = opts.rng ?? new Rng(0);
+  const padId = opts.padId ?? opts.eosId;
+  const useCache = opts.useCache ?? true;
+  const out: Generation = {
+    tokens: prompts.map(() => []),
+    logprobs: prompts.map(() => []),
+    entropies: prompts.map(() => []),
+    finished: prompts.map(() => false),
+  };
+  if (B === 0) return out;
+  const maxLen = Math.max(...prompts.map((p) => p.length));
+  const budget = Math.min(opts.maxNewTokens, cfg.n_positions - maxLen);
+  const wteT = tf.tidy(() => tf.transpose(params['transformer.wte.weight']) as Tensor2D);
+  let cache: KVCache | undefined;
+  const seqs = prompts.map((p) => p.slice());
+  try {
+    for (let step = 0; step < budget; step++) {
+      let logitsData: Float32Array;
+      if (useCache) {
+        // First step: the whole left-padded prompt batch. Later steps: one new token per row.
+        const step0 = cache === undefined;
+        const { ids, mask, length } = step0 ? leftPad(prompts, padId) : { ids: Int32Array.from(seqs.map((s) => s[s.length - 1])), mask: new Float32Array(B).fill(1), length: 1 };
+        const prev = cache;
+        const res = tidyObj(() => {
+          const r = forward(params, cfg, tf.tensor2d(ids, [B, length], 'int32'), {
+            attentionMask: tf.tensor2d(mask, [B, length]),
+            cache: prev,
+            useCache: true,
+          });
+          const last = r.hidden.slice([0, length - 1, 0], [B, 1, cfg.n_embd]).reshape([B, cfg.n_embd]) as Tensor2D;
+          return { logits: lmHead(params, last, wteT), cache: r.cache! };
+        });
+        disposeCache(prev);
+        cache = res.cache;
+        logitsData = res.logits.dataSync() as Float32Array;
+        res.logits.dispose();
+      } else {
+        const { ids, mask, length } = leftPad(seqs, padId);
+        const logitsT = tf.tidy(() => {
+          const r = forward(params, cfg, tf.tensor2d(ids, [B, length], 'int32'), { attentionMask: tf.tensor2d(mask, [B, length]) });
+          const last = r.hidden.slice([0, length - 1, 0], [B, 1, cfg.n_embd]).reshape([B, cfg.n_embd]) as Tensor2D;
+          return lmHead(params, last, wteT);
+        });
+        logitsData = logitsT.dataSync() as Float32Array;
+        logitsT.dispose();
+      }
+      const V = cfg.vocab_size;
+      for (let b = 0; b < B; b++) {
+        if (out.finished[b]) {
+          seqs[b].push(padId); // keeps the batch rectangular; masked out of every result
+          continue;
+        }
+        const s = sampleFromLogits(logitsData.subarray(b * V, (b + 1) * V), opts, rng);
+        out.tokens[b].push(s.token);
+        out.logprobs[b].push(s.logprob);
+        out.entropies[b].push(s.entropy);
+        seqs[b].push(s.token);
+        if (s.token === opts.eosId) out.finished[b] = true;
+      }
+      if (out.finished.every(Boolean)) break;
+    }
+  } finally {
+    disposeCache(cache);
+    wteT.dispose();
+  }
+  return out;
+}

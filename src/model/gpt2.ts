@@ -1,0 +1,246 @@
+/**
+ * GPT-2 in raw tfjs ops, with the architecture and numerics of Hugging Face `GPT2LMHeadModel`:
+ * learned position embeddings, pre-LayerNorm blocks, `gelu_new`, causal self-attention, a final
+ * LayerNorm and an LM head tied to the token embedding. No dropout anywhere (RLHF wants the
+ * log-probabilities of sampling and of training to be the same function).
+ *
+ * Shapes in comments: B batch, T new positions, S = past + T key positions, C = n_embd,
+ * H = n_head, D = C / H, V = vocab_size, N = B·T.
+ * Parameter names are Hugging Face's, so a checkpoint is a plain name → tensor map.
+ */
+import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from '../backend/tf';
+import { GPT2Config } from './config';
+import { bmm, embedding, linear, matmul } from './ops';
+import { Rng } from '../util/rng';
+
+export type Params = Record<string, Tensor>;
+
+/** Per-layer key/value cache for incremental decoding. kT is stored already transposed. */
+export interface KVCache {
+  /** [B·H, D, S] per layer. */
+  kT: Tensor3D[];
+  /** [B·H, S, D] per layer. */
+  v: Tensor3D[];
+  /** [B, S] 1 for real tokens, 0 for padding, for every cached position. */
+  mask: Tensor2D;
+  /** Number of cached positions S. */
+  length: number;
+}
+
+export interface ForwardOptions {
+  /** [B, T] 1 for real tokens, 0 for (left) padding. Defaults to all ones. */
+  attentionMask?: Tensor2D;
+  /** [B, T] position ids; defaults to cumsum(mask) − 1 (Hugging Face's rule for left padding). */
+  positionIds?: Tensor2D;
+  /** Past keys/values; when given, a new cache with the T new positions appended is returned. */
+  cache?: KVCache;
+  /** Return a cache even when none was given (the first step of generation). */
+  useCache?: boolean;
+}
+
+export interface ForwardResult {
+  /** [B, T, C] final hidden states (after ln_f). */
+  hidden: Tensor3D;
+  cache?: KVCache;
+}
+
+export const HEAD_NAMES = {
+  /** Reward head, as in Hugging Face `GPT2ForSequenceClassification` (num_labels = 1). */
+  reward: ['score.weight'],
+  /** Value head, as in TRL's `AutoModelForCausalLMWithValueHead`. */
+  value: ['v_head.summary.weight', 'v_head.summary.bias'],
+} as const;
+
+const p = (i: number, name: string) => `transformer.h.${i}.${name}`;
+
+/** The names of the trunk's parameters, in Hugging Face order. */
+export function trunkParamNames(cfg: GPT2Config): string[] {
+  const names = ['transformer.wte.weight', 'transformer.wpe.weight'];
+  for (let i = 0; i < cfg.n_layer; i++) {
+    for (const n of ['ln_1.weight', 'ln_1.bias', 'attn.c_attn.weight', 'attn.c_attn.bias', 'attn.c_proj.weight', 'attn.c_proj.bias', 'ln_2.weight', 'ln_2.bias', 'mlp.c_fc.weight', 'mlp.c_fc.bias', 'mlp.c_proj.weight', 'mlp.c_proj.bias'])
+      names.push(p(i, n));
+  }
+  names.push('transformer.ln_f.weight', 'transformer.ln_f.bias');
+  return names;
+}
+
+/** Expected shape of every trunk parameter (Conv1D weights are [in, out]). */
+export function trunkParamShapes(cfg: GPT2Config): Record<string, number[]> {
+  const C = cfg.n_embd;
+  const s: Record<string, number[]> = {
+    'transformer.wte.weight': [cfg.vocab_size, C],
+    'transformer.wpe.weight': [cfg.n_positions, C],
+    'transformer.ln_f.weight': [C],
+    'transformer.ln_f.bias': [C],
+  };
+  for (let i = 0; i < cfg.n_layer; i++) {
+    Object.assign(s, {
+      [p(i, 'ln_1.weight')]: [C], [p(i, 'ln_1.bias')]: [C],
+      [p(i, 'attn.c_attn.weight')]: [C, 3 * C], [p(i, 'attn.c_attn.bias')]: [3 * C],
+      [p(i, 'attn.c_proj.weight')]: [C, C], [p(i, 'attn.c_proj.bias')]: [C],
+      [p(i, 'ln_2.weight')]: [C], [p(i, 'ln_2.bias')]: [C],
+      [p(i, 'mlp.c_fc.weight')]: [C, 4 * C], [p(i, 'mlp.c_fc.bias')]: [4 * C],
+      [p(i, 'mlp.c_proj.weight')]: [4 * C, C], [p(i, 'mlp.c_proj.bias')]: [C],
+    });
+  }
+  return s;
+}
+
+/**
+ * Hugging Face's initialisation (GPT2PreTrainedModel._init_weights): N(0, 0.02) weights, zero
+ * biases, unit LayerNorm gains, residual projections scaled by 1/√(2·n_layer). Seeded, in JS,
+ * so the same seed gives the same weights on every backend.
+ */
+export function initTrunk(cfg: GPT2Config, seed: number): Record<string, Float32Array> {
+  const rng = new Rng(seed);
+  const out: Record<string, Float32Array> = {};
+  const shapes = trunkParamShapes(cfg);
+  for (const name of trunkParamNames(cfg)) {
+    const size = shapes[name].reduce((a, b) => a * b, 1);
+    const a = new Float32Array(size);
+    if (/ln_\w+\.weight$/.test(name)) a.fill(1);
+    else if (name.endsWith('.weight')) {
+      const std = name.endsWith('c_proj.weight') ? 0.02 / Math.sqrt(2 * cfg.n_layer) : 0.02;
+      for (let j = 0; j < size; j++) a[j] = rng.normal() * std;
+    }
+    out[name] = a;
+  }
+  return out;
+}
+
+function layerNorm(x: Tensor2D, g: Tensor, b: Tensor, eps: number): Tensor2D {
+  const mean = tf.mean(x, -1, true);
+  const xc = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(xc), -1, true);
+  return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, eps))), g), b) as Tensor2D;
+}
+
+/** gelu_new: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). x³ as x·x·x: tf.pow and its gradient are slow on wasm. */
+function geluNew(x: Tensor2D): Tensor2D {
+  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(tf.mul(x, x), x))));
+  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner))) as Tensor2D;
+}
+
+/** Position ids for left padding: cumsum(mask) − 1, clipped at 0 (as Hugging Face generate does). */
+export function positionIdsFromMask(mask: Tensor2D, offset?: Tensor2D): Tensor2D {
+  return tf.tidy(() => {
+    let pos = tf.sub(tf.cumsum(mask, 1), 1);
+    if (offset) pos = tf.add(pos, offset);
+    return tf.maximum(pos, 0).toInt() as Tensor2D;
+  });
+}
+
+/**
+ * Additive attention bias [B, 1, T, S]: 0 where query t may attend to key s (causal, and key is
+ * real), −1e9 elsewhere. exp(−1e9) is exactly 0 in float32, the same as Hugging Face's finfo.min.
+ */
+function attentionBias(keyMask: Tensor2D, T: number, past: number): Tensor {
+  const S = past + T;
+  const causal = tf.linalg.bandPart(tf.ones([T, S]), -1, past); // 1 where s ≤ past + t
+  const allowed = tf.mul(causal.reshape([1, 1, T, S]), keyMask.reshape([-1, 1, 1, S]));
+  return tf.mul(tf.sub(allowed, 1), 1e9);
+}
+
+/**
+ * The trunk: token ids [B, T] → final hidden states [B, T, C].
+ */
+export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: ForwardOptions = {}): ForwardResult {
+  const [B, T] = ids.shape;
+  const C = cfg.n_embd;
+  const H = cfg.n_head;
+  const D = C / H;
+  const past = opts.cache?.length ?? 0;
+  if (past + T > cfg.n_positions) throw new Error(`sequence of ${past + T} tokens exceeds n_positions = ${cfg.n_positions}`);
+  const mask = (opts.attentionMask ?? tf.ones([B, T])).toFloat() as Tensor2D;
+  const keyMask = opts.cache ? (tf.concat([opts.cache.mask, mask], 1) as Tensor2D) : mask;
+  let pos = opts.positionIds;
+  if (!pos) {
+    // Positions continue from the cached ones: count the real tokens before each position.
+    const prev = opts.cache ? tf.sum(opts.cache.mask, 1, true) : undefined;
+    pos = positionIdsFromMask(mask, prev as Tensor2D | undefined);
+  }
+  const bias = attentionBias(keyMask, T, past); // [B, 1, T, S]
+  const S = past + T;
+
+  // x: [N, C]
+  let x = tf.add(
+    embedding(ids.reshape([-1]) as Tensor1D, params['transformer.wte.weight'] as Tensor2D),
+    embedding(pos.reshape([-1]) as Tensor1D, params['transformer.wpe.weight'] as Tensor2D),
+  ) as Tensor2D;
+
+  const newK: Tensor3D[] = [];
+  const newV: Tensor3D[] = [];
+  const scale = 1 / Math.sqrt(D);
+  for (let i = 0; i < cfg.n_layer; i++) {
+    const P = (n: string) => params[p(i, n)];
+    // --- attention ---
+    const h = layerNorm(x, P('ln_1.weight'), P('ln_1.bias'), cfg.layer_norm_epsilon);
+    const qkv = linear(h, P('attn.c_attn.weight') as Tensor2D, P('attn.c_attn.bias') as Tensor1D); // [N, 3C]
+    const [q2, k2, v2] = tf.split(qkv, 3, 1);
+    const q = q2.reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as Tensor3D;
+    let kT = k2.reshape([B, T, H, D]).transpose([0, 2, 3, 1]).reshape([B * H, D, T]) as Tensor3D;
+    let v = v2.reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as Tensor3D;
+    if (opts.cache) {
+      kT = tf.concat([opts.cache.kT[i], kT], 2);
+      v = tf.concat([opts.cache.v[i], v], 1);
+    }
+    newK.push(kT);
+    newV.push(v);
+    const scores = tf.add(tf.mul(bmm(q, kT), scale).reshape([B, H, T, S]), bias); // [B, H, T, S]
+    const probs = tf.softmax(scores).reshape([B * H, T, S]) as Tensor3D;
+    const att = bmm(probs, v).reshape([B, H, T, D]).transpose([0, 2, 1, 3]).reshape([B * T, C]) as Tensor2D;
+    x = tf.add(x, linear(att, P('attn.c_proj.weight') as Tensor2D, P('attn.c_proj.bias') as Tensor1D));
+    // --- MLP ---
+    const h2 = layerNorm(x, P('ln_2.weight'), P('ln_2.bias'), cfg.layer_norm_epsilon);
+    const m = geluNew(linear(h2, P('mlp.c_fc.weight') as Tensor2D, P('mlp.c_fc.bias') as Tensor1D));
+    x = tf.add(x, linear(m, P('mlp.c_proj.weight') as Tensor2D, P('mlp.c_proj.bias') as Tensor1D));
+  }
+  x = layerNorm(x, params['transformer.ln_f.weight'], params['transformer.ln_f.bias'], cfg.layer_norm_epsilon);
+  const hidden = x.reshape([B, T, C]) as Tensor3D;
+  const wantCache = opts.cache !== undefined || opts.useCache;
+  return {
+    hidden,
+    cache: wantCache ? { kT: newK, v: newV, mask: keyMask, length: S } : undefined,
+  };
+}
+
+/**
+ * Tied LM head: logits = h · wteᵀ, h: [N, C] → [N, V]. Pass a pre-transposed wteT ([C, V])
+ * to avoid re-transposing the embedding at every decoding step.
+ */
+export function lmHead(params: Params, h: Tensor2D, wteT?: Tensor2D): Tensor2D {
+  return matmul(h, wteT ?? (tf.transpose(params['transformer.wte.weight']) as Tensor2D));
+}
+
+/** Logits for every position: ids [B, T] → [B, T, V]. */
+export function logits(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: ForwardOptions = {}): Tensor3D {
+  const { hidden } = forward(params, cfg, ids, opts);
+  const [B, T, C] = hidden.shape;
+  return lmHead(params, hidden.reshape([B * T, C]) as Tensor2D).reshape([B, T, cfg.vocab_size]) as Tensor3D;
+}
+
+/** Free a cache's tensors. */
+export function disposeCache(cache: KVCache | undefined): void {
+  if (!cache) return;
+  tf.dispose([...cache.kT, ...cache.v, cache.mask]);
+}
+
+/** A trainable copy of the parameters (tf.Variables with the same names). */
+export function toVariables(params: Params, trainable = true): Record<string, Variable> {
+  const out: Record<string, Variable> = {};
+  for (const [k, t] of Object.entries(params)) out[k] = tf.variable(t, trainable, `${k}_${variableCounter++}`);
+  return out;
+}
+let variableCounter = 0;
+
+/** Log-probabilities of the target tokens, [N, V] logits and [N] targets → [N]; one-hot, no gather gradient. */
+export function targetLogProbs(logitsNV: Tensor2D, targets: Tensor1D): Tensor1D {
+  const logp = tf.logSoftmax(logitsNV);
+  return tf.sum(tf.mul(logp, tf.oneHot(targets, logitsNV.shape[1])), -1) as Tensor1D;
+}
+
+/** Exact entropy of softmax(logits) per row, [N, V] → [N]. */
+export function entropyFromLogits(logitsNV: Tensor2D): Tensor1D {
+  const logp = tf.logSoftmax(logitsNV);
+  return tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) as Tensor1D;
+}

@@ -1,0 +1,125 @@
+/**
+ * Adam(W) with explicit, saveable state, and global-norm gradient clipping.
+ *
+ * Written out rather than taken from tf.train so that its state (m, v, step) can be checkpointed
+ * and restored exactly for resume, and so the ε is the TF-style constant added to √v̂ that
+ * lm-human-preferences and TRL's PPO use (1e-5 there; 1e-8 is the usual default elsewhere).
+ *   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,
+ *   θ ← θ − lr·( m/(1−β₁ᵗ) / (√(v/(1−β₂ᵗ)) + ε) + wd·θ )
+ */
+import { tf, Tensor, Variable } from '../backend/tf';
+import type * as tfTypes from '@tensorflow/tfjs';
+
+export interface AdamConfig {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Decoupled weight decay (AdamW); 0 for plain Adam. */
+  weightDecay: number;
+  /** Clip the global gradient norm to this value (0 = off). */
+  maxGradNorm: number;
+}
+
+export const ADAM_DEFAULTS: AdamConfig = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1.0 };
+
+export class Adam {
+  readonly cfg: AdamConfig;
+  step = 0;
+  private m = new Map<string, Variable>();
+  private v = new Map<string, Variable>();
+
+  constructor(cfg: Partial<AdamConfig> = {}) {
+    this.cfg = { ...ADAM_DEFAULTS, ...cfg };
+  }
+
+  /**
+   * Apply one update to `vars` from `grads` (same keys), at learning rate `lr` (for schedules).
+   * Returns the global gradient norm before clipping.
+   */
+  apply(vars: Record<string, Variable>, grads: Record<string, Tensor>, lr = this.cfg.lr): number {
+    this.step += 1;
+    const { beta1, beta2, eps, weightDecay, maxGradNorm } = this.cfg;
+    const names = Object.keys(grads).filter((k) => vars[k]);
+    const normT = tf.tidy(() => tf.sqrt(tf.addN(names.map((k) => tf.sum(tf.square(grads[k]))))));
+    const norm = normT.dataSync()[0];
+    normT.dispose();
+    const clip = maxGradNorm > 0 && norm > maxGradNorm ? maxGradNorm / (norm + 1e-6) : 1;
+    const bc1 = 1 - beta1 ** this.step;
+    const bc2 = 1 - beta2 ** this.step;
+    tf.tidy(() => {
+      for (const k of names) {
+        const p = vars[k];
+        const g = clip === 1 ? grads[k] : tf.mul(grads[k], clip);
+        if (!this.m.has(k)) {
+          this.m.set(k, tf.variable(tf.zerosLike(p), false));
+          this.v.set(k, tf.variable(tf.zerosLike(p), false));
+        }
+        const m = this.m.get(k)!;
+        const v = this.v.get(k)!;
+        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
+        let update = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), eps));
+        if (weightDecay > 0) update = tf.add(update, tf.mul(p, weightDecay));
+        p.assign(tf.sub(p, tf.mul(update, lr)));
+      }
+    });
+    return norm;
+  }
+
+  /** State for checkpoints: step and the moment tensors by name. */
+  async state(): Promise<{ step: number; tensors: Record<string, { shape: number[]; data: Float32Array }> }> {
+    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const [k, t] of this.m) tensors[`m.${k}`] = { shape: t.shape.slice(), data: (await t.data()) as Float32Array };
+    for (const [k, t] of this.v) tensors[`v.${k}`] = { shape: t.shape.slice(), data: (await t.data()) as Float32Array };
+    return { step: this.step, tensors };
+  }
+
+  load(step: number, tensors: Record<string, { shape: number[]; data: Float32Array }>): void {
+    this.dispose();
+    this.step = step;
+    for (const [name, t] of Object.entries(tensors)) {
+      const [kind, ...rest] = name.split('.');
+      const key = rest.join('.');
+      const variable = tf.variable(tf.tensor(t.data, t.shape), false);
+      (kind === 'm' ? this.m : this.v).set(key, variable);
+    }
+  }
+
+  dispose(): void {
+    tf.dispose([...this.m.values(), ...this.v.values()]);
+    this.m.clear();
+    this.v.clear();
+  }
+}
+
+/** Linear warm-up then cosine or linear decay to `minRatio`·lr, or constant. */
+export function scheduledLr(
+  base: number,
+  step: number,
+  total: number,
+  opts: { schedule: 'constant' | 'linear' | 'cosine'; warmupSteps?: number; minRatio?: number },
+): number {
+  const warm = opts.warmupSteps ?? 0;
+  if (step < warm) return (base * (step + 1)) / warm;
+  if (opts.schedule === 'constant') return base;
+  const minR = opts.minRatio ?? 0;
+  const frac = Math.min(1, (step - warm) / Math.max(1, total - warm));
+  const shape = opts.schedule === 'cosine' ? 0.5 * (1 + Math.cos(Math.PI * frac)) : 1 - frac;
+  return base * (minR + (1 - minR) * shape);
+}
+
+/**
+ * Loss and gradients for a map of variables, keyed by *our* names (tf.variableGrads keys them by
+ * the variables' internal names). Variables that did not take part get no entry.
+ */
+export function valueAndGrads(
+  vars: Record<string, Variable>,
+  f: () => tfTypes.Scalar,
+): { value: tfTypes.Scalar; grads: Record<string, Tensor> } {
+  const list = Object.values(vars).filter((v) => v.trainable);
+  const { value, grads } = tf.variableGrads(f, list);
+  const out: Record<string, Tensor> = {};
+  for (const [k, v] of Object.entries(vars)) if (grads[v.name]) out[k] = grads[v.name];
+  return { value, grads: out };
+}
