@@ -3,7 +3,7 @@
  * r ∈ [0,1]ⁿ for one utility, and compare with the known n → ∞ limit. Thin: parse, solve, print.
  */
 import { Flags } from '@oclif/core';
-import { BaseCommand } from './base';
+import { BaseCommand } from '../cli/base';
 import { makeUtility, parseUtilityConfig, utilityForPrompt, UTILITY_NAMES, DEFAULT_EPSILON, DEFAULT_SCALE, UtilitySpec } from '../reward/utilities';
 import { ksDistance, limitDistribution, solveTheory } from '../reward/theory';
 
