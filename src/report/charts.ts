@@ -39,10 +39,10 @@ export const CHART_IDS = [
   'ppo-reward',
   'ppo-kl',
   'ppo-kl-coef',
-  'ppo-entropy',
   'ppo-clipfrac',
   'ppo-probe-entropy',
   'ppo-kl-to-optimum',
+  'ppo-entropy',
   'ppo-time',
   'probe-numbers',
   'probe-diversity',
@@ -58,8 +58,11 @@ const KIND_COLORS = { domain: ['open', 'closed'], range: ['#4e79a7', '#f28e2b'] 
 const INK = '#374151';
 const MUTED = '#6b7280';
 
+/** Legend entries for lines: solid strokes, opaque even when a layer (a band) is faint. */
+const LINE_LEGEND = { symbolType: 'stroke', symbolOpacity: 1, symbolStrokeWidth: 2.5 };
+
 /** Widths in px of the plotting area: a half-width chart (two per row) and a full-width one. */
-const HALF = 330;
+const HALF = 370;
 const FULL = 760;
 const HEIGHT = 190;
 
@@ -144,7 +147,7 @@ export function sftLossChart(points: readonly SftPoint[] | undefined): Chart | u
   for (const p of thin(points.filter((p) => finite(p.loss)))) rows.push({ step: p.step, series: 'training loss', value: p.loss as number });
   for (const p of points) if (finite(p.eval_loss)) rows.push({ step: p.step, series: 'held-out loss', value: p.eval_loss });
   if (rows.length === 0) return undefined;
-  const color = { field: 'series', type: 'nominal', title: null, scale: { domain: ['training loss', 'held-out loss'], range: [PALETTE[0], PALETTE[1]] } };
+  const color = { field: 'series', type: 'nominal', title: null, scale: { domain: ['training loss', 'held-out loss'], range: [PALETTE[0], PALETTE[1]] }, legend: LINE_LEGEND };
   return {
     id: 'sft-loss',
     title: 'SFT loss',
@@ -226,7 +229,7 @@ export function numberDistributionChart(probes: readonly ProbeRun[]): Chart | un
     ? { field: 'answer', type: 'quantitative', title: 'answer', scale: { nice: false } }
     : { field: 'answer', type: 'ordinal', title: 'answer', sort: null };
   const y = { field: 'p', type: 'quantitative', title: 'probability (√ scale)', scale: { type: 'sqrt' } };
-  const color = { field: 'series', type: 'nominal', title: null, scale: { domain, range: ['#9ca3af', PALETTE[3], PALETTE[0]] } };
+  const color = { field: 'series', type: 'nominal', title: null, scale: { domain, range: ['#b8bec8', PALETTE[3], '#1f2937'] }, legend: { ...LINE_LEGEND, symbolStrokeWidth: 3 } };
   const layer = [
     { transform: [{ filter: `datum.series === '${NUMBER_SERIES[0]}'` }], mark: { type: 'area', opacity: 0.35, interpolate: 'step' }, encoding: { x, y, color } },
     {
@@ -236,7 +239,8 @@ export function numberDistributionChart(probes: readonly ProbeRun[]): Chart | un
         x,
         y,
         color,
-        strokeDash: { field: 'series', type: 'nominal', legend: null, scale: { domain: NUMBER_SERIES.slice(1), range: [[1, 0], [5, 3]] } },
+        strokeDash: { field: 'series', type: 'nominal', legend: null, scale: { domain: NUMBER_SERIES.slice(1), range: [[1, 0], [3, 2]] } },
+        strokeWidth: { field: 'series', type: 'ordinal', legend: null, scale: { domain: NUMBER_SERIES.slice(1), range: [1.8, 1.2] } },
       },
     },
   ];
@@ -288,15 +292,18 @@ export function rewardByRankChart(diags: readonly RewardDiagnostics[]): Chart | 
   if (rows.length === 0) return undefined;
   const utilities = [...new Set(rows.map((r) => r.utility))];
   const x = { field: 'rank', type: 'quantitative', title: 'rank (1 = best)', axis: { tickMinStep: 1, format: 'd' }, scale: { nice: false } };
-  const color = { field: 'kind', type: 'nominal', title: 'prompt kind', scale: KIND_COLORS };
+  // The same colour definition in every layer: vega-lite merges them into one legend (a `legend: null`
+  // in one layer would remove it), drawn as solid strokes whatever the layer's opacity.
+  const color = { field: 'kind', type: 'nominal', title: 'prompt kind', scale: KIND_COLORS, legend: LINE_LEGEND };
+  const bandColor = color;
   const inner = {
-    width: utilities.length === 1 ? HALF + 60 : 215,
+    width: utilities.length === 1 ? HALF + 60 : 240,
     height: 170,
     layer: [
       {
         transform: [{ filter: "datum.source === 'train' && isValid(datum.lo)" }],
         mark: { type: 'area', opacity: 0.14 },
-        encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'reward' }, y2: { field: 'hi' }, color },
+        encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'reward' }, y2: { field: 'hi' }, color: bandColor },
       },
       {
         mark: { type: 'line' },
@@ -304,11 +311,16 @@ export function rewardByRankChart(diags: readonly RewardDiagnostics[]): Chart | 
           x,
           y: { field: 'mean', type: 'quantitative', title: 'reward' },
           color,
-          strokeDash: { field: 'source', type: 'nominal', title: 'curve', scale: { domain: CURVE_SOURCES, range: [[1, 0], [2, 2], [6, 3]] } },
-          strokeWidth: { field: 'source', type: 'nominal', legend: null, scale: { domain: CURVE_SOURCES, range: [2, 1.6, 1.4] } },
+          strokeDash: {
+            field: 'source',
+            type: 'nominal',
+            title: 'curve',
+            scale: { domain: CURVE_SOURCES, range: [[1, 0], [2, 2], [6, 3]] },
+            legend: { symbolType: 'stroke', symbolStrokeColor: INK, labelExpr: "datum.label === 'train' ? 'train (±1 sd)' : datum.label" },
+          },
         },
       },
-      { transform: [{ filter: "datum.source === 'train'" }], mark: { type: 'point', size: 22 }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color } },
+      { transform: [{ filter: "datum.source === 'train'" }], mark: { type: 'point', size: 22 }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color: bandColor } },
     ],
   };
   return {
@@ -363,7 +375,7 @@ export function rewardHistogramChart(diags: readonly RewardDiagnostics[]): Chart
       data: { values: rows },
       ...facetByUtility(utilities.length),
       spec: {
-        width: utilities.length === 1 ? HALF + 60 : 215,
+        width: utilities.length === 1 ? HALF + 60 : 240,
         height: 150,
         mark: { type: 'rect', opacity: 0.55 },
         encoding: {
@@ -387,7 +399,7 @@ export function collapseScoreChart(diags: readonly RewardDiagnostics[]): Chart |
   }
   if (rows.length === 0) return undefined;
   const utilities = [...new Set(rows.map((r) => r.utility))];
-  const color = { field: 'utility', type: 'nominal', title: 'utility', sort: utilities };
+  const color = { field: 'utility', type: 'nominal', title: 'utility', sort: utilities, legend: LINE_LEGEND };
   return {
     id: 'rm-collapse-score',
     title: 'Collapse score during reward-model training',
@@ -400,7 +412,7 @@ export function collapseScoreChart(diags: readonly RewardDiagnostics[]): Chart |
       data: { values: rows },
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'training step' },
-        y: { field: 'score', type: 'quantitative', title: 'collapse score (0 = collapsed)' },
+        y: { field: 'score', type: 'quantitative', title: 'collapse score' },
         color,
       },
       layer: [{ mark: { type: 'line' } }, { mark: { type: 'point' } }],
@@ -447,16 +459,17 @@ export function ppoLineSpec(runs: readonly PpoRun[], series: readonly PpoSeries[
   const panels = !!o.panels && present.length > 1;
   const runNames = runs.map((r) => runLabel(r.name));
   const color = manyRuns
-    ? { field: 'run', type: 'nominal', title: 'run', sort: runNames }
+    ? { field: 'run', type: 'nominal', title: 'run', sort: runNames, legend: LINE_LEGEND }
     : panels || present.length === 1
       ? { value: SINGLE }
-      : { field: 'metric', type: 'nominal', title: null, sort: present.map((s) => s.label) };
+      : { field: 'metric', type: 'nominal', title: null, sort: present.map((s) => s.label), legend: LINE_LEGEND };
   const x = { field: 'step', type: 'quantitative', title: 'PPO iteration' };
   const y = { field: 'value', type: 'quantitative', title: panels ? null : o.yTitle, scale: o.logY ? { type: 'log' } : { zero: false } };
   const detail = manyRuns && present.length > 1 && !panels ? { strokeDash: { field: 'metric', type: 'nominal', title: null } } : {};
   const layer: object[] = [];
   if (o.band && rows.some((r) => r.lo !== undefined)) {
-    layer.push({ transform: [{ filter: 'isValid(datum.lo)' }], mark: { type: 'area', opacity: 0.15 }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: o.yTitle }, y2: { field: 'hi' }, color } });
+    const bandColor = color;
+    layer.push({ transform: [{ filter: 'isValid(datum.lo)' }], mark: { type: 'area', opacity: 0.15 }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: o.yTitle }, y2: { field: 'hi' }, color: bandColor } });
   }
   layer.push({ mark: { type: 'line' }, encoding: { x, y, color, ...detail } });
   if (rows.length <= 60) layer.push({ mark: { type: 'point', size: 16 }, encoding: { x, y, color } });
@@ -464,7 +477,7 @@ export function ppoLineSpec(runs: readonly PpoRun[], series: readonly PpoSeries[
     layer.push({ data: { values: [{ y: o.rule.value, label: o.rule.label }] }, mark: { type: 'rule', strokeDash: [5, 4], color: MUTED }, encoding: { y: { field: 'y', type: 'quantitative' } } });
     layer.push({
       data: { values: [{ y: o.rule.value, label: o.rule.label }] },
-      mark: { type: 'text', align: 'right', baseline: 'bottom', dx: -2, dy: -3, color: MUTED, fontSize: 10, x: 'width' },
+      mark: { type: 'text', align: 'left', baseline: 'bottom', dx: 3, dy: -3, color: MUTED, fontSize: 10, x: 0 },
       encoding: { y: { field: 'y', type: 'quantitative' }, text: { field: 'label' } },
     });
   }
@@ -576,46 +589,56 @@ export function timeSplit(run: PpoRun): { phase: string; seconds: number }[] {
 }
 
 export function ppoTimeChart(runs: readonly PpoRun[]): Chart | undefined {
-  const rows: { run: string; phase: string; seconds: number; order: number; pct: string }[] = [];
+  // x0/x1: where each phase's segment starts and ends; the label sits in the middle of a wide one.
+  const rows: { run: string; phase: string; x0: number; x1: number; mid: number; label: string }[] = [];
   for (const r of runs) {
     const split = timeSplit(r);
     const total = split.reduce((s, x) => s + x.seconds, 0);
     if (total <= 0) continue;
-    split.forEach((x, i) => rows.push({ run: runLabel(r.name), phase: x.phase, seconds: x.seconds, order: i, pct: `${Math.round((100 * x.seconds) / total)}%` }));
+    let at = 0;
+    for (const x of split) {
+      const share = x.seconds / total;
+      rows.push({ run: runLabel(r.name), phase: x.phase, x0: at, x1: at + x.seconds, mid: at + x.seconds / 2, label: share >= 0.06 ? `${x.phase} ${Math.round(100 * share)}%` : '' });
+      at += x.seconds;
+    }
   }
   if (rows.length === 0) return undefined;
-  const nRuns = new Set(rows.map((r) => r.run)).size;
+  const runNames = [...new Set(rows.map((r) => r.run))];
   const phases = [...new Set(rows.map((r) => r.phase))];
-  const first = rows.filter((r) => r.run === rows[0].run);
-  const split = first.map((r) => `${r.phase} ${r.pct}`).join(', ');
-  const color = { field: 'phase', type: 'nominal', title: null, sort: phases };
+  const first = rows.filter((r) => r.run === runNames[0]);
+  const total0 = first[first.length - 1].x1;
+  const split = first.map((r) => `${r.phase} ${Math.round((100 * (r.x1 - r.x0)) / total0)}%`).join(', ');
+  const y = { field: 'run', type: 'nominal', title: null, sort: runNames, axis: runNames.length > 1 ? { labelLimit: 160 } : null };
   return {
     id: 'ppo-time',
     title: 'Where PPO time goes',
-    caption: `Wall time per phase, summed over all iterations${nRuns > 1 ? ', per run' : ''} (${nRuns > 1 ? `${runLabel(runs[0].name)}: ` : ''}${split}). Generation is usually the largest share on a CPU: the policy samples token by token.`,
+    caption:
+      `Wall time per phase, summed over all iterations${runNames.length > 1 ? ', one bar per run' : ''} (${runNames.length > 1 ? `${runNames[0]}: ` : ''}${split}, ${fmtSeconds(total0)} in all). ` +
+      'On a CPU generation usually dominates: the policy samples one token at a time.',
     spec: withConfig({
       width: FULL,
-      height: { step: 26 },
+      height: { step: 30 },
       data: { values: rows },
-      encoding: {
-        y: { field: 'run', type: 'nominal', title: null, sort: null, axis: nRuns > 1 ? {} : null },
-        x: { field: 'seconds', type: 'quantitative', title: 'seconds', stack: 'zero' },
-        color,
-        order: { field: 'order', type: 'quantitative' },
-      },
       layer: [
-        { mark: { type: 'bar', height: { band: 0.7 } } },
         {
-          mark: { type: 'text', color: 'white', fontSize: 10, dx: 0 },
+          mark: { type: 'bar', height: { band: 0.72 } },
           encoding: {
-            x: { field: 'seconds', type: 'quantitative', stack: 'zero', bandPosition: 0.5 },
-            text: { field: 'pct' },
-            opacity: { condition: { test: "datum.pct !== '0%' && datum.pct !== '1%' && datum.pct !== '2%' && datum.pct !== '3%'", value: 1 }, value: 0 },
+            y,
+            x: { field: 'x0', type: 'quantitative', title: 'seconds' },
+            x2: { field: 'x1' },
+            color: { field: 'phase', type: 'nominal', title: null, sort: phases, legend: runNames.length > 1 ? {} : null },
           },
         },
+        { mark: { type: 'text', color: 'white', fontSize: 11 }, encoding: { y, x: { field: 'mid', type: 'quantitative' }, text: { field: 'label' } } },
       ],
     }),
   };
+}
+
+function fmtSeconds(s: number): string {
+  if (s < 120) return `${Math.round(s)} s`;
+  const m = s / 60;
+  return m < 120 ? `${m.toFixed(1)} min` : `${(m / 60).toFixed(1)} h`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -649,16 +672,18 @@ export function diversityChart(probes: readonly ProbeRun[]): Chart | undefined {
       'over the samples of one prompt (per input) and over one sample of each prompt (across inputs). Lower after than before = less diverse outputs: mode collapse.',
     spec: withConfig({
       data: { values: rows },
-      facet: { field: 'panel', type: 'nominal', title: null, sort: panels },
-      columns: 4,
+      // A column facet (not a wrapped one): the headers share one row and line up.
+      facet: { column: { field: 'panel', type: 'nominal', title: null, sort: panels } },
+      spacing: 36,
+      spacing: 44,
       resolve: { scale: { y: 'independent' } },
       spec: {
-        width: 150,
+        width: 168,
         height: 140,
         encoding: {
           x: { field: 'n', type: 'quantitative', title: 'n', axis: { tickMinStep: 1, format: 'd' }, scale: { nice: false } },
           y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
-          color: { field: 'series', type: 'nominal', title: null, sort: series, scale: { range: ['#9ca3af', ...PALETTE.slice(3), ...PALETTE.slice(0, 3)] } },
+          color: { field: 'series', type: 'nominal', title: null, sort: series, scale: { range: ['#9ca3af', ...PALETTE.slice(3), ...PALETTE.slice(0, 3)] }, legend: LINE_LEGEND },
         },
         layer: [{ mark: { type: 'line' } }, { mark: { type: 'point' } }],
       },
@@ -682,22 +707,81 @@ export function scopeSvgIds(svg: string, prefix: string): string {
 }
 
 /** A loader that refuses everything: charts carry their data inline and must never fetch. */
-const noLoader = {
-  load: () => Promise.reject(new Error('report charts may not load data')),
-  sanitize: () => Promise.reject(new Error('report charts may not load data')),
-  http: () => Promise.reject(new Error('report charts may not load data')),
-  file: () => Promise.reject(new Error('report charts may not load data')),
+const refuse = () => Promise.reject(new Error('report charts carry their data inline and may not load anything'));
+const noLoader = { load: refuse, sanitize: refuse, http: refuse, file: refuse };
+
+/**
+ * Text widths for layout without a canvas. Vega's own fallback guesses 0.8 em per character, about
+ * 40% too wide for a sans-serif, which leaves gaps around long axis titles and spreads legends out.
+ * These are advance widths (em) close to DejaVu Sans, the widest common default sans-serif (what
+ * Chromium shows on Linux), so that text still fits with Arial or Helvetica.
+ */
+const NARROW = new Set([...' il.,:;|!\'jI·()[]']);
+const SEMI = new Set([...'ftr-/*"']);
+const WIDE = new Set([...'mwMW%=→≥≤∝']);
+export function estimateTextWidth(text: string, fontSize: number): number {
+  let em = 0;
+  for (const ch of text) {
+    if (NARROW.has(ch)) em += 0.3;
+    else if (SEMI.has(ch)) em += 0.39;
+    else if (WIDE.has(ch)) em += 0.9;
+    else if (ch >= 'A' && ch <= 'Z') em += 0.7;
+    else em += 0.62;
+  }
+  return em * fontSize;
+}
+
+function textWidth(item: { text?: unknown; fontSize?: number }, text?: unknown): number {
+  const t = text ?? item.text;
+  const s = t == null ? '' : String(t).trim();
+  return estimateTextWidth(s, item.fontSize != null ? Number(item.fontSize) || 0 : 11);
+}
+
+/** vega-lite's warnings (a spec mistake) collected instead of printed; see `lastWarnings`. */
+let warnings: string[] = [];
+const logger = {
+  _level: 2,
+  level(l?: number) {
+    if (l === undefined) return this._level as never;
+    this._level = l;
+    return this as never;
+  },
+  error(...args: unknown[]) {
+    warnings.push(`error: ${args.join(' ')}`);
+    return this;
+  },
+  warn(...args: unknown[]) {
+    warnings.push(args.join(' '));
+    return this;
+  },
+  info() {
+    return this;
+  },
+  debug() {
+    return this;
+  },
 };
 
-/** Vega-Lite spec → SVG string, headless (no DOM, no canvas). */
+/** Warnings vega-lite and vega gave while rendering the last chart (tests assert there are none). */
+export function lastWarnings(): string[] {
+  return warnings.slice();
+}
+
+/** Vega-Lite spec → SVG string, headless (no DOM, no canvas, no network). */
 export async function renderSvg(spec: TopLevelSpec, idPrefix: string): Promise<string> {
-  const vg = compile(spec).spec;
-  const view = new vega.View(vega.parse(vg), { renderer: 'none', loader: noLoader as unknown as vega.Loader });
+  warnings = [];
+  const vg = compile(spec, { logger: logger as never }).spec;
+  // Exported by vega at run time (vega-scenegraph), missing from its typings.
+  const metrics = (vega as unknown as { textMetrics: { width: (item: object, text?: unknown) => number } }).textMetrics;
+  const saved = metrics.width;
+  metrics.width = textWidth;
+  const view = new vega.View(vega.parse(vg), { renderer: 'none', loader: noLoader as unknown as vega.Loader, logger: logger as never });
   try {
     const svg = await view.toSVG();
     return scopeSvgIds(svg, idPrefix);
   } finally {
     view.finalize();
+    metrics.width = saved;
   }
 }
 
@@ -721,10 +805,10 @@ export function buildCharts(a: ChartInputs): Map<ChartId, Chart> {
     ppoRewardChart(a.ppo),
     ppoKlChart(a.ppo, a.klTarget),
     ppoKlCoefChart(a.ppo),
-    ppoEntropyChart(a.ppo),
     ppoClipfracChart(a.ppo),
     ppoProbeEntropyChart(a.ppo),
     ppoKlToOptimumChart(a.ppo),
+    ppoEntropyChart(a.ppo),
     ppoTimeChart(a.ppo),
     numberDistributionChart(a.probe),
     diversityChart(a.probe),
