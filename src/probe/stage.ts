@@ -1,0 +1,198 @@
+/**
+ * `rlhf probe`: what tuning did to a policy's output distribution, against its reference
+ * ("Mysteries of mode collapse"):
+ *
+ *  - random number: exact probability of every answer 0..99 for the policy and the reference,
+ *    entropy, top answer; with a reward model and β, the KL-regularised optimum
+ *    π*(n) ∝ π_ref(n)·exp(r(n)/β) and KL(π ‖ π*);
+ *  - temperature: the T* at which the reference sampled at T* is closest in KL to the policy, found
+ *    by exact re-scoring of the answers at each T (not a shortcut on answer probabilities), and the
+ *    KL left at T*: near 0 means "just temperature", well above 0 means the shape changed;
+ *  - attractors: perturb completions part-way, continue greedily, and count how often the ending
+ *    comes back to the unperturbed one;
+ *  - diversity: per-input and across-input distinct-n/EAD and entropies, reference vs policy.
+ */
+import * as path from 'node:path';
+import { z } from 'zod';
+import { disposeBundle, loadModel, ModelBundle } from '../model/checkpoint';
+import { generate } from '../model/generate';
+import { Params } from '../model/gpt2';
+import { readPrompts } from '../data/read';
+import { PromptRecord } from '../data/records';
+import { klDivergence } from '../metrics/numbers';
+import { writeJsonAtomic } from '../util/fs';
+import { Rng } from '../util/rng';
+import { loadRewardScorer } from '../reward/scorer';
+import { numberScores } from './numbers';
+import { outputMetrics, OutputMetrics } from './output-metrics';
+import { sampleCompletions } from '../sample/stage';
+
+export const ProbeConfigSchema = z
+  .object({
+    number_prompt: z.string().default('Tell me a random integer between 0 and 99.\n').describe('the one-answer prompt'),
+    temperature: z.number().positive().default(1).describe('temperature the policy samples at (and the reference, for π*)'),
+    beta: z.number().positive().nullable().default(null).describe('β of the KL-regularised optimum (null: take it from the PPO summary, else skip π*)'),
+    k: z.number().int().positive().default(8).describe('samples per prompt for the diversity probe'),
+    max_prompts: z.number().int().positive().default(32).describe('prompts for the diversity and attractor probes'),
+    max_new_tokens: z.number().int().positive().default(16).describe('longest sampled completion'),
+    attractor_perturb_tokens: z.number().int().positive().default(1).describe('tokens replaced in the prefix'),
+    attractor_ending_tokens: z.number().int().positive().default(3).describe('tokens that must match for an ending to count as converged'),
+    attractor_task: z.string().default('topic-line').describe('task whose prompts the attractor test uses'),
+  })
+  .strict();
+export type ProbeConfig = z.infer<typeof ProbeConfigSchema>;
+
+/** Golden-section search for the minimum of f on [lo, hi] (f unimodal enough), on log scale. */
+export function goldenMin(f: (x: number) => number, lo: number, hi: number, iters = 24): { x: number; fx: number } {
+  const phi = (Math.sqrt(5) - 1) / 2;
+  let a = Math.log(lo);
+  let b = Math.log(hi);
+  let c = b - phi * (b - a);
+  let d = a + phi * (b - a);
+  let fc = f(Math.exp(c));
+  let fd = f(Math.exp(d));
+  for (let i = 0; i < iters; i++) {
+    if (fc <= fd) {
+      b = d; d = c; fd = fc; c = b - phi * (b - a); fc = f(Math.exp(c));
+    } else {
+      a = c; c = d; fc = fd; d = a + phi * (b - a); fd = f(Math.exp(d));
+    }
+  }
+  const x = Math.exp((a + b) / 2);
+  return { x, fx: f(x) };
+}
+
+/**
+ * Attractor test: for each completion y of prompt x, take its first half, replace
+ * `perturb` tokens of that prefix at random, let the model continue greedily, and check whether
+ * the last `ending` tokens equal those of the greedy continuation of the unperturbed prefix.
+ */
+export function attractorRate(model: ModelBundle, params: Params, prompts: PromptRecord[], cfg: ProbeConfig, rng: Rng): { rate: number; tested: number } {
+  const tok = model.tokenizer;
+  const qs = prompts.map((p) => tok.encode(p.prompt));
+  const base = generate(params, model.config, qs, { maxNewTokens: cfg.max_new_tokens, temperature: 0, eosId: tok.eosId, padId: tok.padId });
+  const clean: number[][] = [];
+  const perturbed: number[][] = [];
+  const keep: number[] = [];
+  base.tokens.forEach((y, i) => {
+    const body = y.filter((t) => t !== tok.eosId);
+    if (body.length < 4) return;
+    const cut = Math.floor(body.length / 2);
+    const prefix = body.slice(0, cut);
+    const bad = prefix.slice();
+    for (let j = 0; j < cfg.attractor_perturb_tokens; j++) {
+      const pos = rng.int(bad.length);
+      let t = rng.int(tok.vocabSize);
+      while (t === tok.eosId || t === prefix[pos]) t = rng.int(tok.vocabSize);
+      bad[pos] = t;
+    }
+    clean.push([...qs[i], ...prefix]);
+    perturbed.push([...qs[i], ...bad]);
+    keep.push(i);
+  });
+  if (!keep.length) return { rate: NaN, tested: 0 };
+  const opts = { maxNewTokens: cfg.max_new_tokens, temperature: 0, eosId: tok.eosId, padId: tok.padId };
+  const a = generate(params, model.config, clean, opts).tokens;
+  const b = generate(params, model.config, perturbed, opts).tokens;
+  const m = cfg.attractor_ending_tokens;
+  let same = 0;
+  for (let i = 0; i < a.length; i++) if (JSON.stringify(a[i].slice(-m)) === JSON.stringify(b[i].slice(-m))) same += 1;
+  return { rate: same / a.length, tested: a.length };
+}
+
+export interface ProbeResult {
+  random_number: {
+    prompt: string;
+    candidates: string[];
+    reference: number[];
+    policy: number[];
+    optimum: number[] | null;
+    beta: number | null;
+    entropy: { reference: number; policy: number };
+    entropy_fraction: { reference: number; policy: number };
+    top: { reference: { answer: string; prob: number }; policy: { answer: string; prob: number } };
+    valid_mass: { reference: number; policy: number };
+    kl_policy_optimum: number | null;
+    kl_reference_optimum: number | null;
+    kl_policy_reference: number;
+  };
+  temperature: { t_star: number; kl_at_t_star: number; kl_at_one: number };
+  attractor: { policy: number; reference: number; tested: number };
+  diversity: { before: OutputMetrics['diversity']; after: OutputMetrics['diversity'] };
+  entropy: { before: OutputMetrics['entropy']; after: OutputMetrics['entropy'] };
+}
+
+export async function probeModels(o: {
+  policy: ModelBundle;
+  reference: ModelBundle;
+  prompts: PromptRecord[];
+  rewardModel?: string;
+  cfg: ProbeConfig;
+  seed: number;
+}): Promise<ProbeResult> {
+  const { policy, reference, cfg } = o;
+  const T = cfg.temperature;
+  const pn = numberScores(policy, policy.params, cfg.number_prompt, { temperature: T });
+  const rn = numberScores(reference, reference.params, cfg.number_prompt, { temperature: T });
+  const pol = Array.from(pn.dist.probs);
+  const refp = Array.from(rn.dist.probs);
+  let optimum: number[] | null = null;
+  if (o.rewardModel && cfg.beta) {
+    const scorer = await loadRewardScorer(o.rewardModel);
+    const tok = reference.tokenizer;
+    const conts = rn.candidates.map((c) => [...tok.encode(c), tok.eosId]);
+    const r = scorer.score(conts.map(() => tok.encode(cfg.number_prompt)), conts);
+    scorer.dispose();
+    const z = rn.logprobs.map((lp, i) => lp + r[i] / cfg.beta!);
+    const m = Math.max(...z);
+    const e = z.map((x) => Math.exp(x - m));
+    const s = e.reduce((a, b) => a + b, 0);
+    optimum = e.map((x) => x / s);
+  }
+  // Temperature test: exact re-scoring of the reference's answers at each T.
+  const klAt = (t: number) => klDivergence(pol, Array.from(numberScores(reference, reference.params, cfg.number_prompt, { temperature: t }).dist.probs));
+  const fit = goldenMin(klAt, 0.05, 20);
+  // Diversity and entropy, reference (before) vs policy (after), on the same prompts and seed.
+  const prompts = o.prompts.slice(0, cfg.max_prompts);
+  const scfg = { k: cfg.k, temperature: T, top_k: 0, top_p: 1, max_new_tokens: cfg.max_new_tokens, batch_size: 64, number_prompt: cfg.number_prompt };
+  const before = outputMetrics(sampleCompletions(reference, reference.params, prompts, scfg, new Rng(`${o.seed}:probe`), 'probe reference'), reference.config.vocab_size, reference.tokenizer.eosId);
+  const after = outputMetrics(sampleCompletions(policy, policy.params, prompts, scfg, new Rng(`${o.seed}:probe`), 'probe policy'), policy.config.vocab_size, policy.tokenizer.eosId);
+  const attractorPrompts = o.prompts.filter((p) => p.task === cfg.attractor_task).slice(0, cfg.max_prompts);
+  const ap = attractorRate(policy, policy.params, attractorPrompts, cfg, new Rng(`${o.seed}:attractor`));
+  const ar = attractorRate(reference, reference.params, attractorPrompts, cfg, new Rng(`${o.seed}:attractor`));
+  return {
+    random_number: {
+      prompt: cfg.number_prompt,
+      candidates: pn.candidates,
+      reference: refp,
+      policy: pol,
+      optimum,
+      beta: cfg.beta,
+      entropy: { reference: rn.dist.entropy, policy: pn.dist.entropy },
+      entropy_fraction: { reference: rn.dist.entropyFraction, policy: pn.dist.entropyFraction },
+      top: { reference: { answer: String(rn.dist.top), prob: rn.dist.topProb }, policy: { answer: String(pn.dist.top), prob: pn.dist.topProb } },
+      valid_mass: { reference: rn.dist.validMass, policy: pn.dist.validMass },
+      kl_policy_optimum: optimum ? klDivergence(pol, optimum) : null,
+      kl_reference_optimum: optimum ? klDivergence(refp, optimum) : null,
+      kl_policy_reference: klDivergence(pol, refp),
+    },
+    temperature: { t_star: fit.x, kl_at_t_star: fit.fx, kl_at_one: klAt(1) },
+    attractor: { policy: ap.rate, reference: ar.rate, tested: ap.tested },
+    diversity: { before: before.diversity, after: after.diversity },
+    entropy: { before: before.entropy, after: after.entropy },
+  };
+}
+
+export async function runProbe(o: { policy: string; reference: string; rewardModel?: string; prompts: string; outDir: string; cfg: Partial<ProbeConfig>; seed: number }): Promise<ProbeResult> {
+  const cfg = ProbeConfigSchema.parse(o.cfg);
+  const policy = await loadModel(o.policy);
+  const reference = await loadModel(o.reference);
+  try {
+    const res = await probeModels({ policy, reference, prompts: await readPrompts(o.prompts), rewardModel: o.rewardModel, cfg, seed: o.seed });
+    writeJsonAtomic(path.join(o.outDir, 'probe.json'), res);
+    return res;
+  } finally {
+    disposeBundle(policy);
+    disposeBundle(reference);
+  }
+}
