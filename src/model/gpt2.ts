@@ -8,7 +8,7 @@
  * H = n_head, D = C / H, V = vocab_size, N = B·T.
  * Parameter names are Hugging Face's, so a checkpoint is a plain name → tensor map.
  */
-import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from '../backend/tf';
+import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D } from '../backend/tf';
 import { GPT2Config } from './config';
 import { bmm, embedding, linear, matmul } from './ops';
 import { Rng } from '../util/rng';
@@ -36,10 +36,22 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Return a cache even when none was given (the first step of generation). */
   useCache?: boolean;
+  /**
+   * Run only the blocks start ≤ i < end (default [0, n_layer]). Used to train the top blocks of a
+   * model whose lower blocks are frozen: their output is computed once (end = start of the top)
+   * and fed back as `hiddenIn`. ln_f is applied only when end = n_layer; otherwise `hidden` is the
+   * raw residual stream leaving block end − 1, i.e. the input of block `end`. Not with `cache`.
+   */
+  layers?: [number, number];
+  /**
+   * [B, T, C] residual stream entering block `layers[0]`, replacing the embeddings (then `ids`
+   * only give B and T, and `positionIds` is not used). Required when layers[0] > 0.
+   */
+  hiddenIn?: Tensor3D;
 }
 
 export interface ForwardResult {
-  /** [B, T, C] final hidden states (after ln_f). */
+  /** [B, T, C] final hidden states (after ln_f), or the residual stream when layers[1] < n_layer. */
   hidden: Tensor3D;
   cache?: KVCache;
 }
@@ -151,27 +163,40 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
   const D = C / H;
   const past = opts.cache?.length ?? 0;
   if (past + T > cfg.n_positions) throw new Error(`sequence of ${past + T} tokens exceeds n_positions = ${cfg.n_positions}`);
+  const [start, end] = opts.layers ?? [0, cfg.n_layer];
+  if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= cfg.n_layer)) {
+    throw new Error(`layers [${start}, ${end}] must satisfy 0 <= start <= end <= n_layer = ${cfg.n_layer}`);
+  }
+  if (opts.cache && (start !== 0 || end !== cfg.n_layer)) throw new Error('a KV cache needs all layers (layers = [0, n_layer])');
+  if (start > 0 && !opts.hiddenIn) throw new Error(`layers starting at block ${start} need hiddenIn (the residual stream entering it)`);
+  if (opts.hiddenIn && (opts.hiddenIn.shape[0] !== B || opts.hiddenIn.shape[1] !== T || opts.hiddenIn.shape[2] !== C)) {
+    throw new Error(`hiddenIn has shape [${opts.hiddenIn.shape.join(', ')}], expected [${B}, ${T}, ${C}]`);
+  }
   const mask = (opts.attentionMask ?? tf.ones([B, T])).toFloat() as Tensor2D;
   const keyMask = opts.cache ? (tf.concat([opts.cache.mask, mask], 1) as Tensor2D) : mask;
-  let pos = opts.positionIds;
-  if (!pos) {
-    // Positions continue from the cached ones: count the real tokens before each position.
-    const prev = opts.cache ? tf.sum(opts.cache.mask, 1, true) : undefined;
-    pos = positionIdsFromMask(mask, prev as Tensor2D | undefined);
-  }
   const bias = attentionBias(keyMask, T, past); // [B, 1, T, S]
   const S = past + T;
 
-  // x: [N, C]
-  let x = tf.add(
-    embedding(ids.reshape([-1]) as Tensor1D, params['transformer.wte.weight'] as Tensor2D),
-    embedding(pos.reshape([-1]) as Tensor1D, params['transformer.wpe.weight'] as Tensor2D),
-  ) as Tensor2D;
+  // x: [N, C], the residual stream.
+  let x: Tensor2D;
+  if (opts.hiddenIn) x = opts.hiddenIn.reshape([B * T, C]) as Tensor2D;
+  else {
+    let pos = opts.positionIds;
+    if (!pos) {
+      // Positions continue from the cached ones: count the real tokens before each position.
+      const prev = opts.cache ? tf.sum(opts.cache.mask, 1, true) : undefined;
+      pos = positionIdsFromMask(mask, prev as Tensor2D | undefined);
+    }
+    x = tf.add(
+      embedding(ids.reshape([-1]) as Tensor1D, params['transformer.wte.weight'] as Tensor2D),
+      embedding(pos.reshape([-1]) as Tensor1D, params['transformer.wpe.weight'] as Tensor2D),
+    ) as Tensor2D;
+  }
 
   const newK: Tensor3D[] = [];
   const newV: Tensor3D[] = [];
   const scale = 1 / Math.sqrt(D);
-  for (let i = 0; i < cfg.n_layer; i++) {
+  for (let i = start; i < end; i++) {
     const P = (n: string) => params[p(i, n)];
     // --- attention ---
     const h = layerNorm(x, P('ln_1.weight'), P('ln_1.bias'), cfg.layer_norm_epsilon);
@@ -195,7 +220,7 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
     const m = geluNew(linear(h2, P('mlp.c_fc.weight') as Tensor2D, P('mlp.c_fc.bias') as Tensor1D));
     x = tf.add(x, linear(m, P('mlp.c_proj.weight') as Tensor2D, P('mlp.c_proj.bias') as Tensor1D));
   }
-  x = layerNorm(x, params['transformer.ln_f.weight'], params['transformer.ln_f.bias'], cfg.layer_norm_epsilon);
+  if (end === cfg.n_layer) x = layerNorm(x, params['transformer.ln_f.weight'], params['transformer.ln_f.bias'], cfg.layer_norm_epsilon);
   const hidden = x.reshape([B, T, C]) as Tensor3D;
   const wantCache = opts.cache !== undefined || opts.useCache;
   return {
@@ -224,14 +249,6 @@ export function disposeCache(cache: KVCache | undefined): void {
   if (!cache) return;
   tf.dispose([...cache.kT, ...cache.v, cache.mask]);
 }
-
-/** A trainable copy of the parameters (tf.Variables with the same names). */
-export function toVariables(params: Params, trainable = true): Record<string, Variable> {
-  const out: Record<string, Variable> = {};
-  for (const [k, t] of Object.entries(params)) out[k] = tf.variable(t, trainable, `${k}_${variableCounter++}`);
-  return out;
-}
-let variableCounter = 0;
 
 /** Log-probabilities of the target tokens, [N, V] logits and [N] targets → [N]; one-hot, no gather gradient. */
 export function targetLogProbs(logitsNV: Tensor2D, targets: Tensor1D): Tensor1D {

@@ -81,7 +81,7 @@ export class Adam {
     for (const [name, t] of Object.entries(tensors)) {
       const [kind, ...rest] = name.split('.');
       const key = rest.join('.');
-      const variable = tf.variable(tf.tensor(t.data, t.shape), false);
+      const variable = tf.tidy(() => tf.variable(tf.tensor(t.data, t.shape), false));
       (kind === 'm' ? this.m : this.v).set(key, variable);
     }
   }

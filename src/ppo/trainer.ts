@@ -106,8 +106,9 @@ export async function trainPPO(opts: {
   const vars: Record<string, Variable> = {};
   const pol: Params = {};
   for (const [k, t] of Object.entries(ref)) pol[k] = vars[k] = tf.variable(t, true);
-  vars[V_W] = tf.variable(tf.zeros([1, mcfg.n_embd]), true);
-  vars[V_B] = tf.variable(tf.zeros([1]), true);
+  // tf.variable shares the initial tensor's data; tidy frees the temporary itself.
+  vars[V_W] = tf.tidy(() => tf.variable(tf.zeros([1, mcfg.n_embd]), true));
+  vars[V_B] = tf.tidy(() => tf.variable(tf.zeros([1]), true));
   let critic: Params | undefined;
   if (cfg.value_model === 'separate') {
     critic = {};

@@ -92,7 +92,10 @@ export interface RewardDiagnostics {
   theory: KindSeries<number[]>;
   train: KindSeries<MeanStd>;
   heldout: KindSeries<MeanStd>;
+  /** W₁ between the open and closed reward distributions at the end, on training prompts. */
   collapse_score?: number;
+  /** The same on held-out prompts, when the trainer had some. */
+  heldout_collapse_score?: number;
   curves: CollapseCurvePoint[];
   rewards: KindSeries<number[]>;
   accuracy: { train?: number; heldout?: number };
@@ -287,6 +290,7 @@ export function parseDiagnostics(file: string, fallbackUtility: string, x: unkno
     train: kindSeries(o.train, meanStd),
     heldout: kindSeries(pick(o, 'heldout', 'held_out'), meanStd),
     collapse_score: num(pick(o, 'collapse_score', 'collapseScore')),
+    heldout_collapse_score: num(pick(obj(pick(o, 'heldout', 'held_out')), 'collapse_score')),
     curves,
     rewards: kindSeries(o.rewards, (v) => numArray(v)?.filter(Number.isFinite)),
     accuracy: { train: num(acc?.train), heldout: num(pick(acc, 'heldout', 'held_out')) },
@@ -330,9 +334,20 @@ export function parseProbe(x: unknown): Probe {
 // ---------------------------------------------------------------------------------------------
 // Reading the run directory
 
-/** Natural order: numbers inside names compare as numbers ("beta-0.01" < "beta-0.1" < "beta-1"). */
+/**
+ * Natural order: numbers inside names compare by value, decimals too ("beta-0.01" < "beta-0.1" <
+ * "beta-1" < "beta-10"), which Intl's numeric collation gets wrong for "0.01" vs "0.1".
+ */
 export function naturalCompare(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true });
+  const split = (s: string) => s.split(/(\d+(?:\.\d+)?(?:e[-+]?\d+)?)/i);
+  const pa = split(a);
+  const pb = split(b);
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    // Odd indices are the captured numbers, even ones the text between them.
+    const c = i % 2 === 1 ? Number(pa[i]) - Number(pb[i]) || pa[i].localeCompare(pb[i]) : pa[i].localeCompare(pb[i], 'en');
+    if (c !== 0) return c;
+  }
+  return pa.length - pb.length;
 }
 
 function readJson(file: string, warnings: string[]): unknown {
@@ -423,6 +438,14 @@ export async function readRunArtifacts(runDir: string): Promise<RunArtifacts> {
     if (x !== undefined) out.rewardModels.push(parseDiagnostics(f, d, x));
   }
 
+  // The order the config lists the utilities in (the order they were trained), else by name.
+  const order = configuredUtilities(out.config?.value);
+  const rank = (d: RewardDiagnostics) => {
+    const i = order.findIndex((u) => u === path.basename(path.dirname(d.file)) || u === d.utility);
+    return i < 0 ? order.length : i;
+  };
+  out.rewardModels.sort((x, y) => rank(x) - rank(y));
+
   for (const { name, file } of findLayout(path.join(runDir, 'ppo'), 'metrics.jsonl')) {
     const recs = await readMetricsTolerant(file, warnings);
     if (recs) out.ppo.push({ name, file, records: recs.sort((a, b) => a.step - b.step) });
@@ -455,6 +478,14 @@ export function klTarget(config: unknown): number | undefined {
     for (const k of keys) if (num(s[k]) !== undefined) return num(s[k]);
   }
   return undefined;
+}
+
+/** train_rm.utilities (names, or objects with a `name`), in config order; [] when absent. */
+export function configuredUtilities(config: unknown): string[] {
+  const rm = obj(pick(obj(config), 'train_rm', 'train-rm', 'reward_model'));
+  const list = rm?.utilities;
+  if (!Array.isArray(list)) return [];
+  return list.map((u) => (typeof u === 'string' ? u : typeof obj(u)?.name === 'string' ? (obj(u)!.name as string) : '')).filter(Boolean);
 }
 
 /** A name for the run: the config's `name` or `title`, else the run directory's name. */

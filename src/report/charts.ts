@@ -49,6 +49,25 @@ export const CHART_IDS = [
 ] as const;
 export type ChartId = (typeof CHART_IDS)[number];
 
+/** Each chart's heading (also used for its "not run" box). */
+export const CHART_TITLES: Record<ChartId, string> = {
+  'sft-loss': 'SFT loss',
+  'sample-numbers': 'Random-number answers of the SFT policy',
+  'rm-reward-by-rank': 'Reward by rank, per utility',
+  'rm-reward-histogram': 'Reward distributions by prompt kind',
+  'rm-collapse-score': 'Collapse score during reward-model training',
+  'ppo-reward': 'Reward',
+  'ppo-kl': 'KL to the reference',
+  'ppo-kl-coef': 'KL coefficient β',
+  'ppo-clipfrac': 'Clip fraction',
+  'ppo-probe-entropy': 'Random-number entropy during PPO',
+  'ppo-kl-to-optimum': 'KL(policy ‖ π*) during PPO',
+  'ppo-entropy': 'Entropies',
+  'ppo-time': 'Where PPO time goes',
+  'probe-numbers': 'Random numbers: reference vs policy vs π*',
+  'probe-diversity': 'Output diversity before and after PPO',
+};
+
 // ---------------------------------------------------------------------------------------------
 // Look
 
@@ -150,7 +169,7 @@ export function sftLossChart(points: readonly SftPoint[] | undefined): Chart | u
   const color = { field: 'series', type: 'nominal', title: null, scale: { domain: ['training loss', 'held-out loss'], range: [PALETTE[0], PALETTE[1]] }, legend: LINE_LEGEND };
   return {
     id: 'sft-loss',
-    title: 'SFT loss',
+    title: CHART_TITLES['sft-loss'],
     caption:
       'Cross-entropy of the demonstration responses per training step (held-out points where the run evaluated). ' +
       'It should fall and level off; a held-out curve that turns up while the training curve keeps falling is overfitting.',
@@ -179,9 +198,9 @@ export function sampleNumbersChart(sample: SampleSummary | undefined): Chart | u
   const rows = nb.candidates.map((c, i) => ({ answer: numeric ? Number(c) : c, p: Number.isFinite(nb.probs[i]) ? nb.probs[i] : 0 }));
   return {
     id: 'sample-numbers',
-    title: 'Random-number answers of the SFT policy',
+    title: CHART_TITLES['sample-numbers'],
     caption:
-      'How often the SFT policy (before any RL) answers each number when asked for a random one. ' +
+      'Exact probability the SFT policy (before any RL) gives each answer when asked for a random number. ' +
       'A healthy start spreads its mass over many numbers; this is the "before" of mode collapse.',
     spec: withConfig({
       width: FULL,
@@ -212,7 +231,7 @@ export function numberDistributionChart(probes: readonly ProbeRun[]): Chart | un
   for (const r of runs) numeric = numeric && numericCandidates(r.probe.random_number!.candidates);
   for (const r of runs) {
     const rn = r.probe.random_number!;
-    const label = runLabel(r.name) + (rn.beta !== undefined ? `  (β = ${rn.beta})` : '');
+    const label = runLabel(r.name) + (rn.beta !== undefined ? ` (β = ${rn.beta})` : '');
     rn.candidates.forEach((c, i) => {
       const answer = numeric ? Number(c) : c;
       const add = (series: string, p: number | undefined) => {
@@ -250,7 +269,7 @@ export function numberDistributionChart(probes: readonly ProbeRun[]): Chart | un
       : { data: { values: rows }, width: FULL, height: 200, layer };
   return {
     id: 'probe-numbers',
-    title: 'Random numbers: reference vs policy vs π*',
+    title: CHART_TITLES['probe-numbers'],
     caption:
       'Exact probability of each answer to "tell me a random number": the reference (SFT) policy, the tuned policy, and ' +
       'π* ∝ π_ref·exp(r/β), the optimum PPO is after (√ scale keeps small probabilities visible). ' +
@@ -325,7 +344,7 @@ export function rewardByRankChart(diags: readonly RewardDiagnostics[]): Chart | 
   };
   return {
     id: 'rm-reward-by-rank',
-    title: 'Reward by rank, per utility',
+    title: CHART_TITLES['rm-reward-by-rank'],
     caption:
       'Mean reward the trained model gives the completion at each rank (1 = best) on training prompts (solid, ±1 sd band) and held-out prompts (dotted), ' +
       'with the theory’s optimum for the utility (dashed). Reward collapse: open and closed prompts follow one curve, the theory’s, whatever the prompt; ' +
@@ -367,7 +386,7 @@ export function rewardHistogramChart(diags: readonly RewardDiagnostics[]): Chart
   const utilities = [...new Set(rows.map((r) => r.utility))];
   return {
     id: 'rm-reward-histogram',
-    title: 'Reward distributions by prompt kind',
+    title: CHART_TITLES['rm-reward-histogram'],
     caption:
       'Every completion’s reward, as a fraction of its prompt kind. Under collapse open and closed prompts get the same shape; ' +
       'with the prompt-aware utility, closed prompts should split into two clusters (near 0 and 1) while open prompts spread out.',
@@ -402,7 +421,7 @@ export function collapseScoreChart(diags: readonly RewardDiagnostics[]): Chart |
   const color = { field: 'utility', type: 'nominal', title: 'utility', sort: utilities, legend: LINE_LEGEND };
   return {
     id: 'rm-collapse-score',
-    title: 'Collapse score during reward-model training',
+    title: CHART_TITLES['rm-collapse-score'],
     caption:
       'Distance between the reward distributions of open and of closed prompts as training goes on; 0 means they have collapsed onto one shape. ' +
       'Single utilities drift toward 0; a prompt-aware utility should stay well above them.',
@@ -500,7 +519,7 @@ function ppoChart(id: ChartId, title: string, caption: string, spec: TopLevelSpe
 export function ppoRewardChart(runs: readonly PpoRun[]): Chart | undefined {
   return ppoChart(
     'ppo-reward',
-    'Reward',
+    CHART_TITLES['ppo-reward'],
     'Mean reward-model score of each iteration’s samples (band: ±1 sd). It should rise; a rise bought with a KL that keeps growing is the policy exploiting the reward model.',
     ppoLineSpec(runs, [{ key: 'env/reward_mean', label: 'reward' }], { band: 'env/reward_std', yTitle: 'reward (mean)' }),
   );
@@ -509,7 +528,7 @@ export function ppoRewardChart(runs: readonly PpoRun[]): Chart | undefined {
 export function ppoKlChart(runs: readonly PpoRun[], target?: number): Chart | undefined {
   return ppoChart(
     'ppo-kl',
-    'KL to the reference',
+    CHART_TITLES['ppo-kl'],
     'KL(policy ‖ reference), summed over each response and averaged over the batch. ' +
       (target !== undefined
         ? `The adaptive β steers it toward the target (dashed, ${target}); a KL far above it means the policy has moved far from the SFT model.`
@@ -518,19 +537,34 @@ export function ppoKlChart(runs: readonly PpoRun[], target?: number): Chart | un
   );
 }
 
+/** Do a metric's positive values span more than a factor 20 (a β sweep)? Then a log axis reads better. */
+function spansDecades(runs: readonly PpoRun[], key: string): boolean {
+  let lo = Infinity;
+  let hi = 0;
+  for (const r of runs)
+    for (const rec of r.records) {
+      const v = metric(rec, key);
+      if (v === undefined) continue;
+      if (v <= 0) return false;
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+  return hi / lo > 20;
+}
+
 export function ppoKlCoefChart(runs: readonly PpoRun[]): Chart | undefined {
   return ppoChart(
     'ppo-kl-coef',
-    'KL coefficient β',
+    CHART_TITLES['ppo-kl-coef'],
     'The weight of the KL penalty. An adaptive controller raises it while the KL is above target and lowers it below; a fixed β is a flat line.',
-    ppoLineSpec(runs, [{ key: 'objective/kl_coef', label: 'β' }], { yTitle: 'β' }),
+    ppoLineSpec(runs, [{ key: 'objective/kl_coef', label: 'β' }], { yTitle: 'β', logY: spansDecades(runs, 'objective/kl_coef') }),
   );
 }
 
 export function ppoEntropyChart(runs: readonly PpoRun[]): Chart | undefined {
   return ppoChart(
     'ppo-entropy',
-    'Entropies',
+    CHART_TITLES['ppo-entropy'],
     'objective/entropy: −log π of the sampled tokens, summed over a response; policy/entropy: exact mean entropy per token during the updates. ' +
       'A steady fall is the policy narrowing its outputs, the first sign of mode collapse.',
     ppoLineSpec(
@@ -547,7 +581,7 @@ export function ppoEntropyChart(runs: readonly PpoRun[]): Chart | undefined {
 export function ppoClipfracChart(runs: readonly PpoRun[]): Chart | undefined {
   return ppoChart(
     'ppo-clipfrac',
-    'Clip fraction',
+    CHART_TITLES['ppo-clipfrac'],
     'Share of tokens whose probability ratio hit the PPO clip. A few percent is normal; large values mean each update moves the policy too far (lower the learning rate or the epochs).',
     ppoLineSpec(runs, [{ key: 'policy/clipfrac', label: 'clip fraction' }], { yTitle: 'clip fraction' }),
   );
@@ -556,7 +590,7 @@ export function ppoClipfracChart(runs: readonly PpoRun[]): Chart | undefined {
 export function ppoProbeEntropyChart(runs: readonly PpoRun[]): Chart | undefined {
   return ppoChart(
     'ppo-probe-entropy',
-    'Random-number entropy during PPO',
+    CHART_TITLES['ppo-probe-entropy'],
     'Entropy of the exact distribution over the answers to the random-number prompt, as a fraction of log 100 (1 = uniform). Falling toward 0 is mode collapse onto a favourite number.',
     ppoLineSpec(runs, [{ key: 'probe/entropy_fraction', label: 'entropy fraction' }], { yTitle: 'H / log 100' }),
   );
@@ -565,7 +599,7 @@ export function ppoProbeEntropyChart(runs: readonly PpoRun[]): Chart | undefined
 export function ppoKlToOptimumChart(runs: readonly PpoRun[]): Chart | undefined {
   return ppoChart(
     'ppo-kl-to-optimum',
-    'KL(policy ‖ π*) during PPO',
+    CHART_TITLES['ppo-kl-to-optimum'],
     'Distance from the exact optimum π* ∝ π_ref·exp(r/β) of the KL-regularised objective on the random-number prompt (log scale). With a fixed β it should fall: the optimiser reaching what the objective asks.',
     ppoLineSpec(runs, [{ key: 'probe/kl_to_optimum', label: 'KL to π*' }], { yTitle: 'KL(policy ‖ π*)', logY: true }),
   );
@@ -611,7 +645,7 @@ export function ppoTimeChart(runs: readonly PpoRun[]): Chart | undefined {
   const y = { field: 'run', type: 'nominal', title: null, sort: runNames, axis: runNames.length > 1 ? { labelLimit: 160 } : null };
   return {
     id: 'ppo-time',
-    title: 'Where PPO time goes',
+    title: CHART_TITLES['ppo-time'],
     caption:
       `Wall time per phase, summed over all iterations${runNames.length > 1 ? ', one bar per run' : ''} (${runNames.length > 1 ? `${runNames[0]}: ` : ''}${split}, ${fmtSeconds(total0)} in all). ` +
       'On a CPU generation usually dominates: the policy samples one token at a time.',
@@ -666,7 +700,7 @@ export function diversityChart(probes: readonly ProbeRun[]): Chart | undefined {
   const panels = PANELS.map((p) => p.label).filter((l) => rows.some((r) => r.panel === l));
   return {
     id: 'probe-diversity',
-    title: 'Output diversity before and after PPO',
+    title: CHART_TITLES['probe-diversity'],
     caption:
       'distinct-n (unique n-grams / all n-grams) and EAD (unique n-grams relative to what random text of the same length would have), n = 1..5, ' +
       'over the samples of one prompt (per input) and over one sample of each prompt (across inputs). Lower after than before = less diverse outputs: mode collapse.',
@@ -675,7 +709,6 @@ export function diversityChart(probes: readonly ProbeRun[]): Chart | undefined {
       // A column facet (not a wrapped one): the headers share one row and line up.
       facet: { column: { field: 'panel', type: 'nominal', title: null, sort: panels } },
       spacing: 36,
-      spacing: 44,
       resolve: { scale: { y: 'independent' } },
       spec: {
         width: 168,

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { DiversityViews, RunArtifacts, runLabel } from './artifacts';
-import { ChartId } from './charts';
+import { CHART_TITLES, ChartId } from './charts';
 import { fmt, HeadlineRow, pct } from './headline';
 
 export interface RenderedChart {
@@ -83,7 +83,7 @@ function chartBlocks(ids: readonly ChartId[], charts: ReadonlyMap<ChartId, Rende
     blocks.push({
       kind: 'missing',
       ids: missing,
-      text: `Not run: ${missing.map((id) => `<b>${e(id)}</b> (needs ${NEEDS[id]})`).join('; ')}.`,
+      text: `Not run: ${missing.map((id) => `<b>${e(CHART_TITLES[id])}</b> (needs ${NEEDS[id]})`).join('; ')}.`,
     });
   }
   return blocks;
@@ -149,8 +149,15 @@ export function buildSections(a: RunArtifacts, charts: ReadonlyMap<ChartId, Rend
   if (a.rewardModels.length) {
     rmBlocks.push({
       kind: 'table',
-      head: ['utility', 'n (ranks)', 'collapse score', 'pairwise accuracy, train', 'held-out'],
-      rows: a.rewardModels.map((d) => [e(d.utility), d.n !== undefined ? String(d.n) : '–', fmt(d.collapse_score), pct(d.accuracy.train), pct(d.accuracy.heldout)]),
+      head: ['utility', 'ranks n', 'collapse score, train', 'held-out', 'pairwise accuracy, train', 'held-out'],
+      rows: a.rewardModels.map((d) => [
+        e(d.utility),
+        d.n !== undefined ? String(d.n) : '–',
+        fmt(d.collapse_score),
+        fmt(d.heldout_collapse_score),
+        pct(d.accuracy.train),
+        pct(d.accuracy.heldout),
+      ]),
     });
     rmBlocks.push(...chartBlocks(RM_CHARTS, charts));
   } else rmBlocks.push(notRun(RM_CHARTS, '<code>train-rm/&lt;utility&gt;/diagnostics.json</code>'));

@@ -24,7 +24,7 @@ export interface RewardBatch {
 }
 
 export function makeRewardBatch(seqs: number[][], padId: number, maxLen: number): RewardBatch {
-  const rows = seqs.map((s) => (s.length > maxLen ? s.slice(s.length - maxLen) : s)); // keep the end (the EOS)
+  const rows = seqs.map((s) => truncateEnd(s, maxLen)); // keep the end (the EOS)
   const N = rows.length;
   const T = Math.max(1, ...rows.map((s) => s.length));
   const ids = new Int32Array(N * T).fill(padId);
@@ -39,14 +39,90 @@ export function makeRewardBatch(seqs: number[][], padId: number, maxLen: number)
 }
 
 /**
+ * The input of the trainable top when the lower blocks are frozen: the residual stream entering
+ * block `start`, [N, T, C] for the batch's rows (see FrozenLowerCache).
+ */
+export interface TopInput {
+  start: number;
+  hidden: Tensor3D;
+}
+
+/**
  * Rewards [N] for a batch. The last-token hidden state is picked by a one-hot weighted sum over
  * positions (a gather's gradient would need UnsortedSegmentSum, which wasm lacks).
+ * With `top`, only blocks top.start … n_layer − 1 run, on the cached residual stream.
  */
-export function rewardForward(params: Params, head: Tensor2D, cfg: GPT2Config, b: RewardBatch, squash: Squash): Tensor1D {
-  const { hidden } = forward(params, cfg, tf.tensor2d(b.ids, [b.N, b.T], 'int32'), { attentionMask: tf.tensor2d(b.mask, [b.N, b.T]) });
+export function rewardForward(params: Params, head: Tensor2D, cfg: GPT2Config, b: RewardBatch, squash: Squash, top?: TopInput): Tensor1D {
+  const ids = tf.tensor2d(b.ids, [b.N, b.T], 'int32');
+  const attentionMask = tf.tensor2d(b.mask, [b.N, b.T]);
+  const { hidden } = forward(params, cfg, ids, top ? { attentionMask, layers: [top.start, cfg.n_layer], hiddenIn: top.hidden } : { attentionMask });
   const hLast = tf.sum(tf.mul(hidden as Tensor3D, tf.tensor3d(b.last, [b.N, b.T, 1])), 1) as Tensor2D; // [N, C]
   const logit = matmul(hLast, tf.transpose(head) as Tensor2D).reshape([b.N]) as Tensor1D; // head [1, C]
   return squash === 'sigmoid' ? (tf.sigmoid(logit) as Tensor1D) : logit;
+}
+
+/**
+ * The frozen lower blocks' output, computed once. When only the top blocks (and ln_f, the head)
+ * train, the embeddings and blocks 0 … start − 1 never change, so the residual stream entering
+ * block `start` is a constant of each sequence: compute it once, forward only, and feed batches of
+ * it to the top with tf.gather. The cache is not a variable and no gradient flows into it (so the
+ * gather needs no UnsortedSegmentSum on wasm).
+ *
+ * Rows are right-padded (makeRewardBatch), so a real token never attends to padding and its
+ * hidden state does not depend on how wide the batch was: the cache is built at the widest row
+ * (Tmax) and each batch is cut back to its own width T. Memory: rows · Tmax · C floats.
+ */
+export class FrozenLowerCache {
+  /** [M, Tmax, C] residual stream entering block `start`, one row per sequence. */
+  readonly hidden: Tensor3D;
+  readonly Tmax: number;
+
+  constructor(
+    params: Params,
+    cfg: GPT2Config,
+    /** Every sequence the top will see (train and held-out), already cut to maxLen or not. */
+    seqs: number[][],
+    padId: number,
+    maxLen: number,
+    readonly start: number,
+    chunkRows = 128,
+  ) {
+    const rows = seqs.map((s) => truncateEnd(s, maxLen));
+    this.Tmax = Math.max(1, ...rows.map((s) => s.length));
+    const parts: Tensor3D[] = [];
+    for (let i = 0; i < rows.length; i += chunkRows) {
+      const b = makeRewardBatch(rows.slice(i, i + chunkRows), padId, maxLen);
+      parts.push(
+        tf.tidy(() => {
+          const { hidden } = forward(params, cfg, tf.tensor2d(b.ids, [b.N, b.T], 'int32'), {
+            attentionMask: tf.tensor2d(b.mask, [b.N, b.T]),
+            layers: [0, start],
+          });
+          return (b.T < this.Tmax ? tf.pad(hidden, [[0, 0], [0, this.Tmax - b.T], [0, 0]]) : hidden) as Tensor3D;
+        }),
+      );
+    }
+    this.hidden = parts.length === 1 ? parts[0] : (tf.concat(parts, 0) as Tensor3D);
+    if (parts.length > 1) tf.dispose(parts);
+  }
+
+  /** The top's input for rows `idx` of the cache, cut to width T: [n, T, C]. */
+  input(idx: number[], T: number): TopInput {
+    const hidden = tf.tidy(() => {
+      const g = tf.gather(this.hidden, tf.tensor1d(idx, 'int32')) as Tensor3D;
+      return (T < this.Tmax ? tf.slice(g, [0, 0, 0], [idx.length, T, g.shape[2]]) : g) as Tensor3D;
+    });
+    return { start: this.start, hidden };
+  }
+
+  dispose(): void {
+    this.hidden.dispose();
+  }
+}
+
+/** Keep the last maxLen tokens (the completion's end and the EOS, where the reward is read). */
+export function truncateEnd(s: number[], maxLen: number): number[] {
+  return s.length > maxLen ? s.slice(s.length - maxLen) : s;
 }
 
 /** A fresh head: small random weights (seeded), as transformers initialises `score`. */

@@ -19,7 +19,7 @@ import { progress, info } from '../util/progress';
 import { Rng } from '../util/rng';
 import { writeJsonAtomic } from '../util/fs';
 import { RewardTrainConfig } from './config';
-import { initRewardHead, makeRewardBatch, REWARD_HEAD, rewardForward, Squash } from './model';
+import { FrozenLowerCache, initRewardHead, makeRewardBatch, REWARD_HEAD, rewardForward, Squash } from './model';
 import { pairMatrix, pairsOf } from './pairs';
 import { mixedUtilityTensor, parseUtilityConfig, utilityForPrompt, UtilityConfig, UtilitySpec, utilityKey, utilityTensor } from './utilities';
 import { collapseDiagnostics, CollapseDiagnostics, pairwiseAccuracy, PromptRewards } from './diagnostics';
@@ -44,13 +44,28 @@ export function specsFor(utility: UtilityConfig, prompts: EncodedPrompt[]): Util
   return prompts.map((p) => utilityForPrompt(utility, { id: p.record.prompt_id ?? p.record.id, kind: p.record.kind, task: p.record.task }));
 }
 
-/** Rewards of every completion of every prompt, without gradients. */
-export function scorePrompts(params: Params, head: Tensor2D, model: ModelBundle, prompts: EncodedPrompt[], squash: Squash, maxLen: number, batchRows = 128): PromptRewards[] {
+/**
+ * Rewards of every completion of every prompt, without gradients. With `lower`, the prompts' rows
+ * are rows rowOffset, rowOffset + 1, … of the frozen-lower-blocks cache and only the top runs.
+ */
+export function scorePrompts(
+  params: Params,
+  head: Tensor2D,
+  model: ModelBundle,
+  prompts: EncodedPrompt[],
+  squash: Squash,
+  maxLen: number,
+  batchRows = 128,
+  lower?: { cache: FrozenLowerCache; rowOffset: number },
+): PromptRewards[] {
   const rows = prompts.flatMap((p) => p.seqs);
   const rewards: number[] = [];
   for (let i = 0; i < rows.length; i += batchRows) {
     const b = makeRewardBatch(rows.slice(i, i + batchRows), model.tokenizer.padId, maxLen);
-    const r = tf.tidy(() => rewardForward(params, head, model.config, b, squash));
+    const r = tf.tidy(() => {
+      const top = lower ? lower.cache.input(range(lower.rowOffset + i, b.N), b.T) : undefined;
+      return rewardForward(params, head, model.config, b, squash, top);
+    });
     rewards.push(...(r.dataSync() as Float32Array));
     r.dispose();
   }
@@ -62,6 +77,8 @@ export function scorePrompts(params: Params, head: Tensor2D, model: ModelBundle,
     return out;
   });
 }
+
+const range = (start: number, n: number) => Array.from({ length: n }, (_, i) => start + i);
 
 export interface CurvePoint {
   step: number;
@@ -135,8 +152,34 @@ export async function trainRewardModel(opts: {
     else params[k] = t;
   }
   const existing = model.heads[REWARD_HEAD];
-  vars[REWARD_HEAD] = tf.variable(existing ?? tf.tensor2d(initRewardHead(model.config, cfg.seed), [1, model.config.n_embd]), true);
+  vars[REWARD_HEAD] = tf.tidy(() => tf.variable(existing ?? tf.tensor2d(initRewardHead(model.config, cfg.seed), [1, model.config.n_embd]), true));
   const head = vars[REWARD_HEAD] as unknown as Tensor2D;
+
+  // Frozen lower blocks: their output per sequence never changes, so compute it once (forward
+  // only) and run just the trainable top at every step and evaluation.
+  if (cfg.max_length > model.config.n_positions) {
+    throw new Error(`${stage}.max_length: ${cfg.max_length} exceeds the model's n_positions = ${model.config.n_positions}`);
+  }
+  const topStart = cfg.train_layers === 'all' ? 0 : Math.max(0, L - cfg.train_layers);
+  const rowStart: number[] = []; // first cache row of each train prompt; held-out rows follow
+  let nRows = 0;
+  for (const p of train) {
+    rowStart.push(nRows);
+    nRows += p.seqs.length;
+  }
+  const heldoutRowStart = nRows;
+  let cache: FrozenLowerCache | undefined;
+  if (topStart > 0 && cfg.cache_frozen) {
+    const tc = Date.now();
+    cache = new FrozenLowerCache(model.params, model.config, [...train, ...heldout].flatMap((p) => p.seqs), model.tokenizer.padId, cfg.max_length, topStart);
+    info(`${stage}: cached the output of frozen blocks 0-${topStart - 1} for ${cache.hidden.shape[0]} sequences (${((Date.now() - tc) / 1000).toFixed(1)} s)`);
+  }
+  const trainLower = cache ? { cache, rowOffset: 0 } : undefined;
+  const heldoutLower = cache ? { cache, rowOffset: heldoutRowStart } : undefined;
+  const score = (which: 'train' | 'heldout') =>
+    which === 'train'
+      ? scorePrompts(params, head, model, train, squash, cfg.max_length, 128, trainLower)
+      : scorePrompts(params, head, model, heldout, squash, cfg.max_length, 128, heldoutLower);
 
   const stepsPerEpoch = Math.ceil(train.length / cfg.batch_prompts);
   const total = Math.ceil(cfg.epochs * stepsPerEpoch);
@@ -158,9 +201,9 @@ export async function trainRewardModel(opts: {
   }
   const order = (epoch: number) => new Rng(`${cfg.seed}:rm:${epoch}`).shuffle(Array.from({ length: train.length }, (_, i) => i));
   const evaluate = (loss: number): CurvePoint => {
-    const tr = scorePrompts(params, head, model, train, squash, cfg.max_length);
+    const tr = score('train');
     const dTrain = collapseDiagnostics(tr, { open: theory.open ?? undefined, closed: theory.closed ?? undefined });
-    const ho = heldout.length ? scorePrompts(params, head, model, heldout, squash, cfg.max_length) : null;
+    const ho = heldout.length && cfg.eval_heldout ? score('heldout') : null;
     return {
       step,
       epoch: step / stepsPerEpoch,
@@ -202,8 +245,9 @@ export async function trainRewardModel(opts: {
       const specs = pairs.prompt.map((p) => trainSpecs[idx[p]]);
       const single = specs.every((s) => utilityKey(s) === utilityKey(specs[0]));
       const lr = scheduledLr(cfg.lr, step, total, { schedule: cfg.schedule, warmupSteps: cfg.warmup_steps });
+      const top = cache?.input(idx.flatMap((i) => range(rowStart[i], train[i].seqs.length)), batch.T);
       const { value, grads } = valueAndGrads(vars, () => {
-        const R = rewardForward(params, head, model.config, batch, squash); // [N]
+        const R = rewardForward(params, head, model.config, batch, squash, top); // [N]
         const d = tf.matMul(tf.tensor2d(D, [P, rows.length]), R.reshape([rows.length, 1])).reshape([P]) as Tensor1D; // [P]
         const U: Tensor = single ? utilityTensor(specs[0], d) : mixedUtilityTensor(d, specs);
         return tf.neg(tf.mean(U)) as Scalar;
@@ -212,6 +256,7 @@ export async function trainRewardModel(opts: {
       assertFinite(stage, step + 1, { loss });
       const gradNorm = opt.apply(vars, grads, lr);
       tf.dispose([value, ...Object.values(grads)]);
+      top?.hidden.dispose();
       step += 1;
       epochLoss += loss;
       epochSteps += 1;
@@ -253,8 +298,9 @@ export async function trainRewardModel(opts: {
     logger.close();
   }
   const seconds = (Date.now() - t0) / 1000;
-  const trainRows = scorePrompts(params, head, model, train, squash, cfg.max_length);
-  const hoRows = heldout.length ? scorePrompts(params, head, model, heldout, squash, cfg.max_length) : null;
+  const trainRows = score('train');
+  const hoRows = heldout.length ? score('heldout') : null;
+  cache?.dispose();
   const theoryArg = { open: theory.open ?? undefined, closed: theory.closed ?? undefined };
   const result: RewardTrainResult = {
     utility: utilityLabel(utility),
