@@ -1,0 +1,302 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { ROOT, runCli, tmpDir } from './helpers';
+import { figure, makeSweepRun, REPORT_RUN, SWEEP } from './report-helpers';
+import { CHART_IDS, writeReport } from '../src/report';
+import { klTarget, naturalCompare, parseDiagnostics, parseDiversity, readRunArtifacts } from '../src/report/artifacts';
+import { buildCharts, estimateTextWidth, lastWarnings, renderSvg, scopeSvgIds, thin } from '../src/report/charts';
+import { fmt } from '../src/report/headline';
+
+const NOW = new Date('2026-01-02T03:04:05Z');
+
+/** Temporary directories, removed when the file's tests end. */
+const made: string[] = [];
+function tmp(prefix = 'rlhf-report-'): string {
+  const d = tmpDir(prefix);
+  made.push(d);
+  return d;
+}
+after(() => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
+const readJsonl = (f: string): Record<string, number>[] =>
+  fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+
+/** An inline SVG that draws something: positive size and at least one mark with geometry. */
+function assertDrawnSvg(fig: string, id: string): void {
+  const svg = /<svg\b[^>]*>[\s\S]*<\/svg>/.exec(fig)?.[0];
+  assert.ok(svg, `${id}: no inline <svg>`);
+  const w = Number(/\bwidth="([\d.]+)"/.exec(svg)?.[1]);
+  const h = Number(/\bheight="([\d.]+)"/.exec(svg)?.[1]);
+  assert.ok(w > 50 && h > 50, `${id}: svg size ${w}×${h}`);
+  assert.match(svg, /class="mark-(line|rect|area|symbol|text|rule)[^"]*role-mark/, `${id}: no data marks`);
+  // A mark group with real geometry: a path with a "d", or a line/rect element.
+  const marks = svg.split(/<g class="mark-/).slice(1).filter((g) => /role-mark/.test(g.slice(0, 80)));
+  assert.ok(
+    marks.some((g) => /<path\b[^>]*\bd="M[^"]{8,}"/.test(g) || /<line\b/.test(g)),
+    `${id}: the marks draw nothing`,
+  );
+}
+
+/** No script, and nothing fetched from a network: no src/href to http(s):// or //host. */
+function assertSelfContained(html: string): void {
+  assert.doesNotMatch(html, /<script\b/i, 'no scripts');
+  for (const m of html.matchAll(/<(script|link|img|iframe|source|video|audio|object|embed)\b[^>]*>/gi)) {
+    assert.doesNotMatch(m[0], /\b(src|href|data)\s*=\s*["']?\s*(https?:)?\/\//i, `external resource: ${m[0]}`);
+  }
+  assert.doesNotMatch(html, /\b(src|href)\s*=\s*["']?\s*(https?:)?\/\//i, 'an external src/href somewhere');
+  assert.doesNotMatch(html, /@import|url\(\s*["']?(https?:)?\/\//i, 'CSS loads nothing');
+}
+
+describe('rlhf report: the fixture run', () => {
+  it('draws every chart as inline SVG, self-contained, with the headline numbers and the config', async () => {
+    const out = path.join(tmp('rlhf-report-'), 'sub', 'r.html');
+    const res = await writeReport(REPORT_RUN, out, { now: NOW });
+    assert.equal(res.file, path.resolve(out));
+    assert.deepEqual(res.charts, [...CHART_IDS]);
+    assert.deepEqual(res.missing, []);
+    assert.deepEqual(res.warnings, []);
+    // Written atomically: only the report in its directory, no temporary left behind.
+    assert.deepEqual(fs.readdirSync(path.dirname(out)), ['r.html']);
+
+    const html = fs.readFileSync(out, 'utf8');
+    assert.match(html, /^<!DOCTYPE html>/);
+    for (const id of CHART_IDS) {
+      const fig = figure(html, id);
+      assert.ok(fig, `chart ${id} missing from the page`);
+      assertDrawnSvg(fig, id);
+      assert.match(fig, /<figcaption>[^<]{40,}<\/figcaption>/, `${id}: caption`);
+    }
+    assert.doesNotMatch(html, /data-missing=/);
+    assertSelfContained(html);
+
+    // Several inline SVGs share one id namespace: every id must be unique.
+    const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]);
+    assert.equal(new Set(ids).size, ids.length, 'duplicate element ids');
+    for (const m of html.matchAll(/url\(#([^)]+)\)/g)) assert.ok(ids.includes(m[1]), `dangling reference #${m[1]}`);
+
+    // Headline numbers, recomputed from the raw artifacts.
+    const ppo = readJsonl(path.join(REPORT_RUN, 'ppo', 'metrics.jsonl'));
+    const r0 = ppo[0]['env/reward_mean'];
+    const r1 = ppo[ppo.length - 1]['env/reward_mean'];
+    assert.ok(r1 > r0);
+    const probe = readJson(path.join(REPORT_RUN, 'probe', 'probe.json'));
+    const h0 = probe.random_number.entropy.reference;
+    const h1 = probe.random_number.entropy.policy;
+    const kl = ppo[ppo.length - 1]['objective/kl'];
+    const headline = html.slice(html.indexOf('id="headline"'), html.indexOf('id="sft"'));
+    assert.ok(headline.includes(`${fmt(r0)} → ${fmt(r1)}`), 'reward before → after');
+    assert.ok(headline.includes(`${fmt(h0)} → ${fmt(h1)} nats`), 'random-number entropy before → after');
+    assert.ok(headline.includes(`>${fmt(kl)}<`), 'final KL');
+    assert.ok(headline.includes('target 6'), 'KL target from the config');
+    for (const u of ['logsigmoid', 'inverse', 'prompt-aware']) {
+      const d = readJson(path.join(REPORT_RUN, 'train-rm', u, 'diagnostics.json'));
+      assert.ok(headline.includes(`Collapse score, ${u}</td><td class="value">${fmt(d.collapse_score)}<`), `collapse score of ${u}`);
+    }
+    assert.deepEqual(
+      res.headline.map((h) => h.key),
+      // Utilities in the order the config lists them.
+      ['sft-loss', 'reward', 'kl', 'number-entropy', 'kl-to-optimum', 'collapse:logsigmoid', 'collapse:inverse', 'collapse:prompt-aware'],
+    );
+    const ent = res.headline.find((h) => h.key === 'number-entropy')!;
+    assert.equal(ent.before, h0);
+    assert.equal(ent.after, h1);
+
+    // The config, verbatim (escaped) in a <pre>, and the title from its `name`.
+    const cfgText = fs.readFileSync(path.join(REPORT_RUN, 'config.resolved.yaml'), 'utf8');
+    const pre = /<pre class="config">([\s\S]*?)<\/pre>/.exec(html)?.[1];
+    assert.ok(pre);
+    assert.equal(pre.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&'), cfgText);
+    assert.match(html, /<title>RLHF report: quickstart<\/title>/);
+  });
+
+  it('renders every chart spec without a vega-lite warning', async () => {
+    const a = await readRunArtifacts(REPORT_RUN);
+    const charts = buildCharts({ sft: a.sft?.points, sample: a.sample, rewardModels: a.rewardModels, ppo: a.ppo, probe: a.probe, klTarget: klTarget(a.config?.value) });
+    assert.equal(charts.size, CHART_IDS.length);
+    for (const [id, c] of charts) {
+      await renderSvg(c.spec, id);
+      assert.deepEqual(lastWarnings(), [], `${id}: warnings`);
+    }
+  });
+
+  it('writes RUN/report/report.html by default', async () => {
+    const run = path.join(tmp('rlhf-report-'), 'run');
+    fs.cpSync(REPORT_RUN, run, { recursive: true });
+    const res = await writeReport(run);
+    assert.equal(res.file, path.join(run, 'report', 'report.html'));
+    assert.ok(fs.statSync(res.file).size > 50_000);
+  });
+});
+
+describe('rlhf report: β sweep (named sub-runs)', () => {
+  it('draws one line per sub-run and a headline row per sub-run', async () => {
+    const run = path.join(tmp('rlhf-report-'), 'sweep');
+    makeSweepRun(run);
+    const a = await readRunArtifacts(run);
+    assert.deepEqual(a.ppo.map((r) => r.name), SWEEP.map((s) => s.name));
+    assert.deepEqual(a.probe.map((r) => r.name), SWEEP.map((s) => s.name));
+
+    const res = await writeReport(run, undefined, { now: NOW });
+    assert.deepEqual(res.missing, []);
+    const html = fs.readFileSync(res.file, 'utf8');
+    for (const id of ['ppo-reward', 'ppo-kl', 'ppo-kl-coef', 'ppo-entropy'] as const) {
+      const fig = figure(html, id)!;
+      // Colour legend names each sub-run; the first line mark group holds one path per sub-run.
+      for (const s of SWEEP) assert.ok(fig.includes(`>${s.name}</text>`), `${id}: legend entry ${s.name}`);
+      // A line mark split by colour is one group (one path) per series, in each panel.
+      const groups = fig.split('<g class="mark-line role-mark').slice(1);
+      const panels = id === 'ppo-entropy' ? 2 : 1;
+      assert.equal(groups.length, SWEEP.length * panels, `${id}: ${groups.length} lines`);
+      for (const g of groups) assert.match(g.slice(0, g.indexOf('</g>')), /<path\b[^>]*\bd="M/, `${id}: an empty line`);
+    }
+    // The random-number chart has a panel per sub-run, titled with its β.
+    for (const s of SWEEP) assert.ok(figure(html, 'probe-numbers')!.includes(`>${s.name} (β = ${s.beta})</text>`), `panel of ${s.name}`);
+    for (const s of SWEEP) {
+      const row = res.headline.find((h) => h.key === `reward:${s.name}`);
+      assert.ok(row, `headline reward for ${s.name}`);
+      assert.ok(res.headline.find((h) => h.key === `number-entropy:${s.name}`));
+    }
+    // The larger β stays closer to the reference: its after-entropy is higher.
+    const e = SWEEP.map((s) => res.headline.find((h) => h.key === `number-entropy:${s.name}`)!.after as number);
+    assert.ok(e[0] < e[1] && e[1] < e[2], `entropies ${e}`);
+    assertSelfContained(html);
+  });
+});
+
+describe('rlhf report: missing and partial artifacts', () => {
+  it('an empty run directory gives a page of "not run" sections, not an error', async () => {
+    const run = tmp('rlhf-report-empty-');
+    const res = await writeReport(run, undefined, { now: NOW });
+    assert.deepEqual(res.charts, []);
+    assert.deepEqual(res.missing, [...CHART_IDS]);
+    assert.deepEqual(res.headline, []);
+    const html = fs.readFileSync(res.file, 'utf8');
+    assert.doesNotMatch(html, /<svg\b/);
+    const missing = [...html.matchAll(/data-missing="([^"]+)"/g)].flatMap((m) => m[1].split(' '));
+    for (const id of CHART_IDS) assert.ok(missing.includes(id), `${id} not marked as not run`);
+    for (const s of ['sft', 'sample', 'reward-model', 'ppo', 'probe']) {
+      const sec = html.slice(html.indexOf(`<section id="${s}">`), html.indexOf('</section>', html.indexOf(`<section id="${s}">`)));
+      assert.match(sec, /Not run/, `section ${s}`);
+    }
+    assert.match(html, /data-missing="config"/);
+    assert.match(html, /data-missing="headline"/);
+  });
+
+  it('draws what exists, marks the rest, and survives odd or broken files', async () => {
+    const run = path.join(tmp('rlhf-report-'), 'partial');
+    fs.cpSync(REPORT_RUN, run, { recursive: true });
+    fs.rmSync(path.join(run, 'sft'), { recursive: true });
+    fs.rmSync(path.join(run, 'sample'), { recursive: true });
+    // PPO logged only some metrics, one of them non-finite (written as null + nonfinite, as the logger does).
+    const ppo = readJsonl(path.join(run, 'ppo', 'metrics.jsonl')).map((r, i) => ({
+      stage: 'ppo',
+      step: r.step,
+      time: r.time,
+      elapsed: r.elapsed,
+      'env/reward_mean': i === 3 ? null : r['env/reward_mean'],
+      'objective/kl': r['objective/kl'],
+      ...(i === 3 ? { nonfinite: { 'env/reward_mean': 'NaN' } } : {}),
+    }));
+    fs.writeFileSync(path.join(run, 'ppo', 'metrics.jsonl'), ppo.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    // A reward model as the trainer writes it when there is no held-out set and no theory for a kind.
+    const diag = readJson(path.join(run, 'train-rm', 'inverse', 'diagnostics.json'));
+    diag.heldout = null;
+    diag.theory = { open: diag.theory.open, closed: null };
+    diag.curves[0].open = null;
+    diag.curves[0].collapse_score = null;
+    fs.writeFileSync(path.join(run, 'train-rm', 'inverse', 'diagnostics.json'), JSON.stringify(diag));
+    // A broken diagnostics file and a probe without π*.
+    fs.writeFileSync(path.join(run, 'train-rm', 'logsigmoid', 'diagnostics.json'), '{"utility": "logsig');
+    const probe = readJson(path.join(run, 'probe', 'probe.json'));
+    probe.random_number.optimum = null;
+    delete probe.diversity;
+    fs.writeFileSync(path.join(run, 'probe', 'probe.json'), JSON.stringify(probe));
+
+    const res = await writeReport(run, undefined, { now: NOW });
+    assert.deepEqual(res.charts, ['rm-reward-by-rank', 'rm-reward-histogram', 'rm-collapse-score', 'ppo-reward', 'ppo-kl', 'probe-numbers']);
+    assert.deepEqual(res.missing, CHART_IDS.filter((id) => !res.charts.includes(id)));
+    assert.equal(res.warnings.length, 1);
+    assert.match(res.warnings[0], /logsigmoid[\\/]diagnostics\.json: could not read/);
+    const html = fs.readFileSync(res.file, 'utf8');
+    assert.match(html, /Some artifacts could not be read/);
+    for (const id of res.charts) assertDrawnSvg(figure(html, id)!, id);
+    for (const id of res.missing) assert.match(html, new RegExp(`data-missing="[^"]*\\b${id}\\b`), `${id} marked`);
+    assert.doesNotMatch(figure(html, 'probe-numbers')!, /π\* \(optimum\)/, 'no π* series without an optimum');
+    // A NaN reward is a gap, not a zero, and the headline reads the first and last finite values.
+    const reward = res.headline.find((h) => h.key === 'reward')!;
+    assert.equal(reward.before, ppo[0]['env/reward_mean']);
+    assert.equal(reward.after, ppo[ppo.length - 1]['env/reward_mean']);
+  });
+});
+
+describe('report helpers', () => {
+  it('finds the KL target under the usual spellings', () => {
+    assert.equal(klTarget({ ppo: { kl: { target: 6 } } }), 6);
+    assert.equal(klTarget({ ppo: { target_kl: 0.1 } }), 0.1);
+    assert.equal(klTarget({ ppo: { kl_ctl: { kl_target: 3 } } }), 3);
+    assert.equal(klTarget({ ppo: { kl: { adaptive: false } } }), undefined);
+    assert.equal(klTarget(undefined), undefined);
+  });
+
+  it('orders sub-runs naturally and reads both diversity spellings', () => {
+    assert.deepEqual(['beta-1', 'beta-0.1', 'beta-10', 'beta-0.01'].sort(naturalCompare), ['beta-0.01', 'beta-0.1', 'beta-1', 'beta-10']);
+    const d = parseDiversity({ perInput: [{ n: 1, distinct: 0.5, ead: 0.7 }], acrossInput: [{ n: 1, distinct: 0.4, ead: null }] });
+    assert.deepEqual(d, { per_input: [{ n: 1, distinct: 0.5, ead: 0.7 }], across_input: [{ n: 1, distinct: 0.4, ead: undefined }] });
+    assert.equal(parseDiversity({}), undefined);
+    const diag = parseDiagnostics('f', 'dir-name', { train: { open: { mean: [1, 0], std: [0, 0] } }, curves: [{ step: 5, collapse_score: null }] });
+    assert.equal(diag.utility, 'dir-name');
+    assert.deepEqual(diag.train.open, { mean: [1, 0], std: [0, 0] });
+    assert.equal(diag.curves[0].collapse_score, undefined);
+  });
+
+  it('scopes SVG ids so that inline SVGs cannot collide', () => {
+    const svg = '<svg><defs><clipPath id="clip1"><rect/></clipPath></defs><g clip-path="url(#clip1)"></g><use href="#clip1"/></svg>';
+    assert.equal(scopeSvgIds(svg, 'c-a'), '<svg><defs><clipPath id="c-a-clip1"><rect/></clipPath></defs><g clip-path="url(#c-a-clip1)"></g><use href="#c-a-clip1"/></svg>');
+  });
+
+  it('thins long series but keeps the last point', () => {
+    const xs = Array.from({ length: 1001 }, (_, i) => i);
+    const t = thin(xs, 100);
+    assert.ok(t.length <= 102);
+    assert.equal(t[0], 0);
+    assert.equal(t[t.length - 1], 1000);
+    assert.deepEqual(thin([1, 2, 3], 100), [1, 2, 3]);
+  });
+
+  it('estimates sans-serif text narrower than vega’s 0.8 em per character', () => {
+    const w = estimateTextWidth('collapse score (0 = collapsed)', 11);
+    assert.ok(w < 0.8 * 30 * 11 && w > 0.45 * 30 * 11, `width ${w}`);
+    assert.ok(estimateTextWidth('WWW', 10) > estimateTextWidth('iii', 10));
+  });
+});
+
+describe('rlhf report (CLI)', () => {
+  it('writes the report and prints the result as JSON; a missing run directory is an error', (t) => {
+    const build = spawnSync('npx', ['tsc', '-p', '.'], { cwd: ROOT, encoding: 'utf8' });
+    if (build.status !== 0) {
+      const first = `${build.stdout}${build.stderr}`.split('\n').filter((l) => /error TS/.test(l)).slice(0, 3).join(' | ');
+      t.skip(`CLI test skipped: \`npx tsc -p .\` failed (${first || 'exit ' + build.status}), so dist/ may be stale`);
+      return;
+    }
+    const out = path.join(tmp('rlhf-report-cli-'), 'report.html');
+    const ok = runCli(['report', REPORT_RUN, '--out', out, '--json']);
+    assert.equal(ok.status, 0, ok.stderr);
+    const res = JSON.parse(ok.stdout);
+    assert.equal(res.file, out);
+    assert.deepEqual(res.charts, [...CHART_IDS]);
+    assert.deepEqual(res.missing, []);
+    assert.ok(res.headline.some((h: { key: string }) => h.key === 'reward'));
+    assert.ok(fs.statSync(out).size > 50_000);
+
+    const bad = runCli(['report', path.join(out, 'nope'), '--json']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /not a run directory/);
+    assert.equal(bad.stdout.trim(), '');
+  });
+});
