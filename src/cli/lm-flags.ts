@@ -2,8 +2,10 @@
 import { Flags } from '@oclif/core';
 import { LMTrainConfig } from '../sft/config';
 
-export function lmTrainFlags(d: { epochs: number; lr: string; batch: number }) {
+export function lmTrainFlags(d: { epochs: number; lr: string; batch: number; warmup: number }) {
   return {
+    'warmup-steps': Flags.integer({ description: 'linear learning-rate warm-up steps', default: d.warmup }),
+    'stop-after': Flags.integer({ description: 'stop after N steps without changing the schedule (to check reproducibility)' }),
     epochs: Flags.string({ description: 'passes over the data', default: String(d.epochs) }),
     'max-steps': Flags.integer({ description: 'stop after this many steps (overrides --epochs)' }),
     'batch-size': Flags.integer({ description: 'examples per step', default: d.batch }),
@@ -12,7 +14,7 @@ export function lmTrainFlags(d: { epochs: number; lr: string; batch: number }) {
   };
 }
 
-export function lmTrainFromFlags(f: { epochs: string; 'max-steps'?: number; 'batch-size': number; lr: string; 'checkpoint-every': number }): Partial<LMTrainConfig> {
+export function lmTrainFromFlags(f: { epochs: string; 'max-steps'?: number; 'batch-size': number; lr: string; 'checkpoint-every': number; 'warmup-steps': number; 'stop-after'?: number }): Partial<LMTrainConfig> {
   const num = (name: string, v: string) => {
     const x = Number(v);
     if (!Number.isFinite(x) || x <= 0) throw new Error(`--${name}: expected a positive number, got ${JSON.stringify(v)}`);
@@ -24,5 +26,7 @@ export function lmTrainFromFlags(f: { epochs: string; 'max-steps'?: number; 'bat
     batch_size: f['batch-size'],
     lr: num('lr', f.lr),
     checkpoint_every: f['checkpoint-every'],
+    warmup_steps: f['warmup-steps'],
+    stop_after: f['stop-after'],
   };
 }

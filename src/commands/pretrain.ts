@@ -21,7 +21,7 @@ plain text, documents separated by blank lines (rlhf data make writes data/tasks
 
   static flags = {
     ...backendFlag,
-    ...lmTrainFlags({ epochs: 4, lr: '2e-3', batch: 32 }),
+    ...lmTrainFlags({ epochs: 4, lr: '2e-3', batch: 32 , warmup: 20 }),
     corpus: Flags.string({ description: 'plain-text corpus, documents separated by blank lines', default: path.join(DATA_DIR, 'tasks', 'corpus.txt') }),
     out: Flags.string({ char: 'o', description: 'output directory (the model goes to OUT/model)', required: true }),
     seed: Flags.integer({ description: 'seed for weights and data order', default: 1 }),
@@ -33,7 +33,8 @@ plain text, documents separated by blank lines (rlhf data make writes data/tasks
     const backend = await useBackend(this, flags.backend);
     installStopHandlers();
     const res = await runPretrain({ corpus: flags.corpus, outDir: flags.out, seed: flags.seed, train: lmTrainFromFlags(flags), resume: flags.resume });
-    this.log(`pretrained ${res.parameters} parameters in ${res.seconds.toFixed(0)}s: eval loss ${res.evalLoss.toFixed(4)} → ${path.join(flags.out, 'model')}`);
+    if (flags['stop-after'] !== undefined) this.log(`pretrain: stopped after ${res.steps} steps (--stop-after); no model written`);
+    else this.log(`pretrained ${res.parameters} parameters in ${res.seconds.toFixed(0)}s: eval loss ${res.evalLoss.toFixed(4)} → ${path.join(flags.out, 'model')}`);
     return { backend: backend.chosen, model: path.join(flags.out, 'model'), ...res };
   }
 }

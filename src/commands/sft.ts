@@ -25,7 +25,7 @@ it then reports held-out arithmetic accuracy and the entropy of the random-numbe
 
   static flags = {
     ...backendFlag,
-    ...lmTrainFlags({ epochs: 3, lr: '1e-3', batch: 32 }),
+    ...lmTrainFlags({ epochs: 3, lr: '1e-3', batch: 32 , warmup: 10 }),
     model: Flags.string({ char: 'm', description: 'GPT-2 directory or hub id to start from', default: DEFAULT_BASE_MODEL }),
     train: Flags.string({ description: 'demonstrations (JSONL)', default: path.join(DATA_DIR, 'tasks', 'sft-train.jsonl') }),
     eval: Flags.string({ description: 'held-out demonstrations for the eval loss', default: path.join(DATA_DIR, 'tasks', 'sft-eval.jsonl') }),
@@ -40,6 +40,10 @@ it then reports held-out arithmetic accuracy and the entropy of the random-numbe
     const backend = await useBackend(this, flags.backend);
     installStopHandlers();
     const res = await runSft({ model: flags.model, train: flags.train, eval: flags.eval, outDir: flags.out, seed: flags.seed, cfg: lmTrainFromFlags(flags), resume: flags.resume });
+    if (res.steps < (flags['max-steps'] ?? Infinity) && flags['stop-after'] !== undefined) {
+      this.log(`sft: stopped after ${res.steps} steps (--stop-after); no model written`);
+      return { backend: backend.chosen, ...res };
+    }
     const m = await loadModel(path.join(flags.out, 'model'));
     const evaluation = evaluatePolicy(m, m.params, await readPrompts(flags['eval-prompts']));
     disposeBundle(m);

@@ -4,7 +4,8 @@ import { z } from 'zod';
 export const LMTrainConfigSchema = z
   .object({
     epochs: z.number().positive().default(3).describe('passes over the training examples'),
-    max_steps: z.number().int().positive().optional().describe('stop after this many steps (overrides epochs)'),
+    max_steps: z.number().int().positive().optional().describe('train for this many steps (overrides epochs; the schedule spans them)'),
+    stop_after: z.number().int().positive().optional().describe('stop early after this many steps without changing the schedule (reproducibility checks)'),
     batch_size: z.number().int().positive().default(32).describe('examples per optimiser step'),
     lr: z.number().positive().default(1e-3).describe('peak learning rate (Adam)'),
     schedule: z.enum(['constant', 'linear', 'cosine']).default('cosine').describe('learning-rate decay after warm-up'),

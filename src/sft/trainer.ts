@@ -88,7 +88,8 @@ export async function trainLM(opts: {
   let loss = NaN;
   let ev = NaN;
   try {
-    while (step < total) {
+    const stopAt = Math.min(total, cfg.stop_after ?? total);
+    while (step < stopAt) {
       const epoch = Math.floor(step / stepsPerEpoch);
       if (epoch !== permEpoch) {
         perm = order(epoch);
@@ -127,7 +128,7 @@ export async function trainLM(opts: {
     logger.close();
   }
   const seconds = (Date.now() - t0) / 1000;
-  await saveModel(path.join(outDir, 'model'), { ...model, params });
+  if (step === total) await saveModel(path.join(outDir, 'model'), { ...model, params });
   tf.dispose(Object.values(vars));
   opt.dispose();
   return { steps: step, trainLoss: loss, evalLoss: ev, seconds, tokensPerSecond: tokens / Math.max(seconds, 1e-9) };
