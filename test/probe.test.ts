@@ -1,0 +1,53 @@
+/**
+ * The mode-collapse probes on the shipped SFT model. Positive control for the temperature test:
+ * multiplying the final LayerNorm's gain and bias by 1/T gives exactly the model's logits / T, i.e.
+ * "the reference sampled at temperature T"; the probe must recover T* = T with KL ≈ 0. The same
+ * model against itself has T* = 1 and KL 0.
+ */
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { selectBackend } from '../src/backend';
+import { tf } from '../src/backend/tf';
+import { disposeBundle, loadModel, ModelBundle } from '../src/model/checkpoint';
+import { readPrompts } from '../src/data/read';
+import { goldenMin, probeModels, ProbeConfigSchema } from '../src/probe/stage';
+import { ROOT } from './helpers';
+
+function atTemperature(m: ModelBundle, T: number): ModelBundle {
+  const params = { ...m.params };
+  for (const k of ['transformer.ln_f.weight', 'transformer.ln_f.bias']) params[k] = tf.div(m.params[k], T);
+  return { ...m, params };
+}
+
+describe('probes', () => {
+  before(async () => {
+    await selectBackend('wasm');
+  });
+
+  it('goldenMin finds the minimum of a unimodal function on a log scale', () => {
+    const r = goldenMin((x) => (Math.log(x) - Math.log(0.3)) ** 2, 0.01, 100, 40);
+    assert.ok(Math.abs(r.x - 0.3) < 1e-4, `x = ${r.x}`);
+  });
+
+  it('recovers a pure temperature change (T* = 0.5, KL ≈ 0) and finds no change against itself', async () => {
+    const ref = await loadModel(path.join(ROOT, 'models', 'tiny-sft'));
+    const prompts = (await readPrompts(path.join(ROOT, 'data', 'tasks', 'prompts-heldout.jsonl'))).slice(0, 40);
+    const cfg = ProbeConfigSchema.parse({ k: 2, max_prompts: 6, max_new_tokens: 8 });
+    const cold = atTemperature(ref, 0.5);
+    const r = await probeModels({ policy: cold, reference: ref, prompts, cfg, seed: 1 });
+    assert.ok(Math.abs(r.temperature.t_star - 0.5) < 0.02, `T* = ${r.temperature.t_star}`);
+    assert.ok(r.temperature.kl_at_t_star < 1e-3, `KL at T* = ${r.temperature.kl_at_t_star}`);
+    assert.ok(r.temperature.kl_at_one > 0.01 && r.temperature.kl_at_t_star < r.temperature.kl_at_one / 20, `KL at T = 1 should be clearly larger: ${r.temperature.kl_at_one}`);
+    assert.ok(r.random_number.entropy.policy < r.random_number.entropy.reference);
+    const same = await probeModels({ policy: ref, reference: ref, prompts, cfg, seed: 1 });
+    assert.ok(Math.abs(same.temperature.t_star - 1) < 0.02, `T* = ${same.temperature.t_star}`);
+    assert.ok(same.random_number.kl_policy_reference < 1e-9);
+    assert.equal(same.attractor.policy, same.attractor.reference);
+    assert.deepEqual(same.diversity.before, same.diversity.after);
+    // the number distribution is a distribution over the 100 answers
+    assert.ok(Math.abs(same.random_number.policy.reduce((a, b) => a + b, 0) - 1) < 1e-6);
+    tf.dispose([cold.params['transformer.ln_f.weight'], cold.params['transformer.ln_f.bias']]);
+    disposeBundle(ref);
+  });
+});
