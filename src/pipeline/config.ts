@@ -18,7 +18,7 @@
  *     train_rm: false | RewardTrainConfig (src/reward/config.ts) with `utilities: [...]` (one reward
  *               model per utility) instead of `utility`, and an optional base `model`
  *     ppo:      false | PPOConfig (src/ppo/config.ts) + reward_model + optional `runs` (a sweep)
- *     probe:    false | probe config;  report: false | {}
+ *     probe:    false | ProbeConfig (src/probe/stage.ts);  report: false | {}
  *
  * A missing or `true` stage section runs the stage with its defaults; `false` turns it off.
  * The stages' own `seed` fields are not accepted: the top-level `seed` seeds every stage.
@@ -41,6 +41,7 @@ import { parseUtilityConfig, UtilitySpecError } from '../reward/utilities';
 import { SampleConfigSchema } from '../sample/stage';
 import { LMTrainConfigSchema } from '../sft/config';
 import { PPOConfigSchema } from '../ppo/config';
+import { ProbeConfigSchema } from '../probe/stage';
 
 // ---------------------------------------------------------------------------------------------
 // The stages
@@ -70,8 +71,8 @@ export function isStageName(s: string): s is StageName {
 
 /** PPO hyperparameters (src/ppo/config.ts). */
 const PpoStageSchema = PPOConfigSchema;
-/** TODO(lead): ProbeConfigSchema from src/probe/config.ts. Until then anything is accepted. */
-const ProbeStageSchema = z.looseObject({});
+/** Probe settings (src/probe/stage.ts; a placeholder that accepts anything would be z.looseObject({})). */
+const ProbeStageSchema = ProbeConfigSchema;
 
 /** Directory-safe names for reward models and sweep runs. */
 const UNIT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -215,8 +216,9 @@ export function ppoRuns(section: PpoSection): { name: string; cfg: PpoStageConfi
   void _rm;
   if (!runs) return [{ name: '', cfg: shared as PpoStageConfig }];
   return runs.map(({ name, ...over }) => {
+    // (the overrides' schema is built at run time, so TypeScript sees `name` as unknown)
     const merged = { ...shared, ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)) };
-    return { name, cfg: PpoStageSchema.parse(merged) as PpoStageConfig };
+    return { name: String(name), cfg: PpoStageSchema.parse(merged) as PpoStageConfig };
   });
 }
 
@@ -234,6 +236,8 @@ export interface ConfigProblem {
   expected?: string;
   /** Or the whole text after the key path (unknown keys, cross-field rules). */
   text?: string;
+  /** `text` names the key path itself (messages of parseUtilityConfig). */
+  full?: boolean;
 }
 
 /** A config that cannot be used; `problems` are the formatted lines (also the message). */
@@ -443,6 +447,7 @@ export function formatProblem(src: ConfigSource, pr: ConfigProblem): string {
     const l = lineOf(src, pr.path);
     return l !== undefined ? `${src.file}:${l}` : src.file;
   })();
+  if (pr.full && pr.text) return `${where}: ${pr.text}`;
   const what = pr.text ?? `${pr.value === undefined ? 'missing' : `got ${show(pr.value)}`}, expected ${pr.expected}`;
   return `${where}: ${formatKeyPath(pr.path)}: ${what}`;
 }
@@ -564,10 +569,10 @@ function checkAndResolve(cfg: RunConfig, cwd: string): ConfigProblem[] {
         }
       }
       try {
-        parseUtilityConfig(u.utility, 'utility');
+        parseUtilityConfig(u.utility, formatKeyPath(entry && typeof entry === 'object' && 'id' in entry ? [...at, 'utility'] : at));
       } catch (err) {
         if (!(err instanceof UtilitySpecError)) throw err;
-        problems.push({ path: at, value: entry, text: err.message });
+        problems.push({ path: at, value: entry, text: err.message, full: true });
         return;
       }
       if (!UNIT_NAME.test(u.name)) problems.push({ path: at, value: u.name, text: `gives the directory name ${JSON.stringify(u.name)}; name it with {id: NAME, utility: ...}` });
@@ -582,7 +587,7 @@ function checkAndResolve(cfg: RunConfig, cwd: string): ConfigProblem[] {
   if (cfg.ppo !== false) {
     const ppo = cfg.ppo;
     if (cfg.train_rm !== false) {
-      const names = utilityEntries(cfg.train_rm).map((u) => u.name);
+      const names = [...new Set(utilityEntries(cfg.train_rm).map((u) => u.name))];
       if (ppo.reward_model === undefined) ppo.reward_model = names[0];
       else if (!names.includes(ppo.reward_model)) problems.push({ path: ['ppo', 'reward_model'], value: ppo.reward_model, expected: `one of the reward models trained here: ${names.join(', ')}` });
     } else if (ppo.reward_model === undefined) {
@@ -591,8 +596,9 @@ function checkAndResolve(cfg: RunConfig, cwd: string): ConfigProblem[] {
     if (ppo.runs) {
       const seen = new Set<string>();
       ppo.runs.forEach((r, i) => {
-        if (seen.has(r.name)) problems.push({ path: ['ppo', 'runs', i, 'name'], value: r.name, text: `a second run named ${JSON.stringify(r.name)}; run names must differ` });
-        seen.add(r.name);
+        const name = String(r.name);
+        if (seen.has(name)) problems.push({ path: ['ppo', 'runs', i, 'name'], value: name, text: `a second run named ${JSON.stringify(name)}; run names must differ` });
+        seen.add(name);
       });
     }
   }
@@ -649,7 +655,7 @@ export function loadRunConfig(file: string, opts: { set?: string[]; cwd?: string
   if (doc.errors.length) {
     throw new ConfigError(
       file,
-      doc.errors.map((e) => `${file}:${e.linePos?.[0]?.line ?? '?'}: not valid YAML: ${e.message.split('\n')[0]}`),
+      doc.errors.map((e) => `${file}:${lines.linePos(e.pos[0]).line}: not valid YAML: ${e.message.split('\n')[0]}`),
     );
   }
   const raw = (doc.toJS() ?? {}) as Record<string, unknown>;

@@ -112,3 +112,101 @@ export function installStopHandlers(): void {
 export function stopRequested(): boolean {
   return stopSignal !== undefined;
 }
+
+/**
+ * Let the event loop run once, then say whether a stop was requested. Training loops must call
+ * this (not only stopRequested()) once per step: a loop that never yields to the event loop never
+ * sees SIGINT/SIGTERM, because Node delivers signals to their handlers from the event loop, and a
+ * step of synchronous kernels plus awaited promises (microtasks) does not get there.
+ */
+export async function pollStop(): Promise<boolean> {
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  return stopRequested();
+}
+
+/** The step of the checkpoint in `dir`, or undefined when there is none (or it is incomplete). */
+export function checkpointStep(dir: string): number | undefined {
+  if (!hasTrainState(dir)) return undefined;
+  const s = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { step?: unknown };
+  return typeof s.step === 'number' && Number.isFinite(s.step) ? s.step : undefined;
+}
+
+/**
+ * Cut a metrics.jsonl back to the records with step ≤ `step`, in place (ftruncate).
+ *
+ * Why: a trainer logs every step but checkpoints every N steps, so after a crash the log runs
+ * past the checkpoint; the resumed run logs those steps again. Cutting the log back to the
+ * checkpoint makes a resumed log equal an uninterrupted one. The log is append-only in step
+ * order, so everything from the first record past `step` on goes (and a final fragment without
+ * '\n' too). In place, not temp + rename: a MetricsLogger that already holds the file open
+ * (O_APPEND) keeps writing to the same file. Returns the records kept and dropped.
+ */
+export function truncateMetricsAfter(file: string, step: number): { kept: number; dropped: number } {
+  if (!fs.existsSync(file)) return { kept: 0, dropped: 0 };
+  const fd = fs.openSync(file, 'r+');
+  try {
+    let kept = 0;
+    let dropped = 0;
+    let cut: number | undefined;
+    let lineStart = 0; // file offset of the first byte of `carry`
+    let carry = Buffer.alloc(0);
+    let lineNo = 0;
+    const chunk = Buffer.alloc(1 << 20);
+    let pos = 0;
+    for (;;) {
+      const n = fs.readSync(fd, chunk, 0, chunk.length, pos);
+      if (n === 0) break;
+      pos += n;
+      let data = Buffer.concat([carry, chunk.subarray(0, n)]);
+      let nl: number;
+      while ((nl = data.indexOf(0x0a)) >= 0) {
+        lineNo++;
+        const line = data.subarray(0, nl).toString('utf8').trim();
+        if (line) {
+          if (cut !== undefined) dropped++;
+          else {
+            let rec: { step?: unknown };
+            try {
+              rec = JSON.parse(line);
+            } catch {
+              throw new Error(`${file}:${lineNo}: not valid JSON; cannot cut the log back to step ${step}`);
+            }
+            if (typeof rec.step === 'number' && rec.step > step) {
+              cut = lineStart;
+              dropped++;
+            } else kept++;
+          }
+        }
+        lineStart += nl + 1;
+        data = data.subarray(nl + 1);
+      }
+      carry = Buffer.from(data);
+    }
+    // A final fragment without '\n' (a crash mid-write) goes too.
+    if (carry.length > 0) cut ??= lineStart;
+    if (cut !== undefined) {
+      fs.ftruncateSync(fd, cut);
+      fs.fsyncSync(fd);
+    }
+    return { kept, dropped };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Before a training stage resumes in `dir`: cut `dir/metrics.jsonl` back to the step of
+ * `dir/checkpoint` (to nothing when there is no checkpoint: the trainer then starts at step 0).
+ * Returns the checkpoint step (0 without one) and the records dropped.
+ */
+export function prepareMetricsForResume(dir: string, opts: { metrics?: string; checkpoint?: string } = {}): { step: number; dropped: number } {
+  const step = checkpointStep(opts.checkpoint ?? path.join(dir, 'checkpoint')) ?? 0;
+  const metrics = opts.metrics ?? path.join(dir, 'metrics.jsonl');
+  if (step === 0) {
+    // No checkpoint: the stage restarts from scratch, so its old log goes entirely.
+    if (!fs.existsSync(metrics)) return { step, dropped: 0 };
+    const { kept, dropped } = truncateMetricsAfter(metrics, -Infinity);
+    return { step, dropped: kept + dropped };
+  }
+  return { step, dropped: truncateMetricsAfter(metrics, step).dropped };
+}

@@ -35,6 +35,7 @@ export const PPOConfigSchema = z
     probe_every: z.number().int().positive().default(5).describe('run the probes (random-number distribution, KL to π*, held-out reward) every N iterations'),
     heldout_prompts: z.number().int().positive().default(48).describe('held-out prompts scored at each probe'),
     checkpoint_every: z.number().int().positive().default(10).describe('write a resumable checkpoint every N iterations'),
+    tasks: z.array(z.string()).nullable().default(null).describe('train only on prompts of these tasks (null = all)'),
     number_prompt: z.string().default('Tell me a random integer between 0 and 99.\n').describe('the one-answer prompt of the random-number probe'),
   })
   .strict();

@@ -22,7 +22,9 @@ export async function runPpo(o: PpoStageOptions): Promise<PPOResult> {
   const policy = await loadModel(o.policy);
   const scorer = await loadRewardScorer(o.rewardModel);
   try {
-    const prompts = await readPrompts(o.prompts);
+    const all = await readPrompts(o.prompts);
+    const prompts = cfg.tasks ? all.filter((p) => cfg.tasks!.includes(p.task)) : all;
+    if (!prompts.length) throw new Error(`${o.prompts}: no prompts of tasks ${JSON.stringify(cfg.tasks)}`);
     const heldout = o.heldout ? await readPrompts(o.heldout) : [];
     return await trainPPO({ policy, scorer, prompts, heldout, cfg, outDir: o.outDir, seed: o.seed, resume: o.resume, stage: o.stage });
   } finally {

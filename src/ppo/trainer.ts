@@ -25,7 +25,7 @@ import { PromptRecord } from '../data/records';
 import { MetricsLogger } from '../metrics/logger';
 import { histogram, mean, std } from '../metrics/distribution';
 import { klDivergence } from '../metrics/numbers';
-import { assertFinite, hasTrainState, InterruptedError, loadTrainState, saveTrainState, stopRequested } from '../pipeline/train-state';
+import { assertFinite, hasTrainState, InterruptedError, loadTrainState, pollStop, saveTrainState, truncateMetricsAfter } from '../pipeline/train-state';
 import { progress, info } from '../util/progress';
 import { Rng } from '../util/rng';
 import { writeJsonAtomic } from '../util/fs';
@@ -125,6 +125,7 @@ export async function trainPPO(opts: {
   let rng = new Rng(`${opts.seed}:ppo`);
   let iteration = 0;
   let probes: ProbePoint[] = [];
+  let rewardMeans: number[] = [];
   const ckptDir = path.join(outDir, 'checkpoint');
   const logger = new MetricsLogger(path.join(outDir, 'metrics.jsonl'), { stage });
   const encode = (p: PromptRecord) => tok.encode(p.prompt);
@@ -132,9 +133,11 @@ export async function trainPPO(opts: {
   if (opts.resume && hasTrainState(ckptDir)) {
     const st = loadTrainState(ckptDir, vars, opt);
     iteration = st.step;
+    truncateMetricsAfter(path.join(outDir, 'metrics.jsonl'), iteration);
     rng = Rng.fromState(st.rng);
     kl = klControllerFromState(st.extra.kl as KLControllerState);
     probes = (st.extra.probes as ProbePoint[]) ?? [];
+    rewardMeans = (st.extra.rewardMeans as number[]) ?? [];
     scorer.gain = (st.extra.gain as number) ?? 1;
     scorer.bias = (st.extra.bias as number) ?? 0;
     info(`${stage}: resumed at iteration ${iteration}, β = ${kl.value.toPrecision(4)}`);
@@ -183,12 +186,11 @@ export async function trainPPO(opts: {
 
   const time = { generation: 0, scoring: 0, optimization: 0 };
   const tokens = { generation: 0, scoring: 0, optimization: 0 };
-  const rewardMeans: number[] = [];
   let lastKL = NaN;
   const bar = progress(stage, cfg.iterations);
   const t0 = Date.now();
   const saveState = () =>
-    saveTrainState(ckptDir, { step: iteration, position: { iteration }, rng: rng.state(), extra: { kl: kl.state(), probes, gain: scorer.gain, bias: scorer.bias } }, vars, opt);
+    saveTrainState(ckptDir, { step: iteration, position: { iteration }, rng: rng.state(), extra: { kl: kl.state(), probes, gain: scorer.gain, bias: scorer.bias, rewardMeans } }, vars, opt);
   try {
     while (iteration < cfg.iterations) {
       // 1. rollout
@@ -325,10 +327,11 @@ export async function trainPPO(opts: {
       }
       logger.log(iteration, rec);
       bar.update(iteration, { reward: mean(scores), kl: meanKL, beta: kl.value });
-      if ((iteration % cfg.checkpoint_every === 0 && iteration < cfg.iterations) || stopRequested()) {
+      const stop = await pollStop(); // lets the event loop deliver SIGINT/SIGTERM
+      if ((iteration % cfg.checkpoint_every === 0 && iteration < cfg.iterations) || stop) {
         logger.flush();
         await saveState();
-        if (stopRequested()) throw new InterruptedError(stage, iteration);
+        if (stop) throw new InterruptedError(stage, iteration);
       }
     }
   } finally {

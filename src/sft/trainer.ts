@@ -13,7 +13,7 @@ import { Params } from '../model/gpt2';
 import { lmLoss, makeLMBatch } from '../model/lm';
 import { Adam, scheduledLr, valueAndGrads } from '../model/optim';
 import { MetricsLogger } from '../metrics/logger';
-import { assertFinite, hasTrainState, InterruptedError, loadTrainState, saveTrainState, stopRequested } from '../pipeline/train-state';
+import { assertFinite, hasTrainState, InterruptedError, loadTrainState, pollStop, saveTrainState, truncateMetricsAfter } from '../pipeline/train-state';
 import { progress, info } from '../util/progress';
 import { Rng } from '../util/rng';
 import { LMTrainConfig } from './config';
@@ -77,6 +77,8 @@ export async function trainLM(opts: {
   let step = 0;
   if (opts.resume && hasTrainState(ckptDir)) {
     step = loadTrainState(ckptDir, vars, opt).step;
+    // records logged after that checkpoint (before a crash) are re-done, so drop them
+    truncateMetricsAfter(path.join(outDir, 'metrics.jsonl'), step);
     info(`${stage}: resumed from step ${step} (${ckptDir})`);
   }
   const order = (epoch: number) => new Rng(`${cfg.seed}:${epoch}`).shuffle(Array.from({ length: train.length }, (_, i) => i));
@@ -117,7 +119,7 @@ export async function trainLM(opts: {
         logger.flush();
         await saveTrainState(ckptDir, { step, position: { epoch: step / stepsPerEpoch }, rng: {}, extra: {} }, vars, opt);
       }
-      if (stopRequested()) {
+      if (await pollStop()) {
         logger.flush();
         await saveTrainState(ckptDir, { step, position: { epoch: step / stepsPerEpoch }, rng: {}, extra: {} }, vars, opt);
         throw new InterruptedError(stage, step);
