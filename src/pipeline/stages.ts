@@ -14,6 +14,10 @@ import { Kind } from '../data/records';
 import { runSample } from '../sample/stage';
 import { runSft } from '../sft/stage';
 import { runPpo } from '../ppo/stage';
+import { disposeBundle, loadModel } from '../model/checkpoint';
+import { readRankings } from '../data/read';
+import { trainRewardModel } from '../reward/trainer';
+import { RewardTrainConfigSchema } from '../reward/config';
 import { runProbe } from '../probe/stage';
 import { writeReport } from '../report';
 import { writeJsonAtomic } from '../util/fs';
@@ -120,9 +124,21 @@ export const STAGE_TABLE: StageTable = {
         resume: ctx.resume,
         stage: `train-rm/${rm.name}`,
       };
-      void args;
-      // TODO(lead): return runTrainRm(args);   (src/reward/stage.ts)
-      return notAvailable('train-rm', 'runTrainRm from src/reward/stage.ts');
+      const model = await loadModel(args.model);
+      try {
+        const res = await trainRewardModel({
+          model,
+          train: await readRankings(args.train),
+          heldout: args.heldout && fs.existsSync(args.heldout) ? await readRankings(args.heldout) : undefined,
+          cfg: RewardTrainConfigSchema.parse(args.cfg),
+          outDir: args.outDir,
+          resume: args.resume,
+          stage: args.stage,
+        });
+        return { utility: res.utility, steps: res.steps, seconds: res.seconds, accuracy: res.accuracy, collapse_score: res.final.train.collapse_score, theory_distance: res.final.train.theory_distance };
+      } finally {
+        disposeBundle(model);
+      }
     });
     return { reward_models: models };
   },

@@ -14,7 +14,7 @@ import { Params } from '../model/gpt2';
 import { Adam, scheduledLr, valueAndGrads } from '../model/optim';
 import { RankingRecord } from '../data/records';
 import { MetricsLogger } from '../metrics/logger';
-import { assertFinite, hasTrainState, InterruptedError, loadTrainState, saveTrainState, stopRequested } from '../pipeline/train-state';
+import { assertFinite, hasTrainState, InterruptedError, loadTrainState, pollStop, saveTrainState, truncateMetricsAfter } from '../pipeline/train-state';
 import { progress, info } from '../util/progress';
 import { Rng } from '../util/rng';
 import { writeJsonAtomic } from '../util/fs';
@@ -194,6 +194,7 @@ export async function trainRewardModel(opts: {
   if (opts.resume && hasTrainState(ckptDir)) {
     const st = loadTrainState(ckptDir, vars, opt);
     step = st.step;
+    truncateMetricsAfter(path.join(outDir, 'metrics.jsonl'), step);
     curves = (st.extra.curves as CurvePoint[]) ?? [];
     best = (st.extra.best as number) ?? Infinity;
     sinceBest = (st.extra.sinceBest as number) ?? 0;
@@ -287,10 +288,11 @@ export async function trainRewardModel(opts: {
       }
       logger.log(step, rec);
       bar.update(step, { loss, ...(curves.length ? { acc: curves[curves.length - 1].accuracy.train } : {}) });
-      if ((step % cfg.checkpoint_every === 0 && step < total) || stopRequested()) {
+      const stop = await pollStop(); // lets the event loop deliver SIGINT/SIGTERM
+      if ((step % cfg.checkpoint_every === 0 && step < total) || stop) {
         logger.flush();
         await saveTrainState(ckptDir, state(), vars, opt);
-        if (stopRequested()) throw new InterruptedError(stage, step);
+        if (stop) throw new InterruptedError(stage, step);
       }
     }
   } finally {
