@@ -6,6 +6,7 @@
  */
 import { Command, Flags } from '@oclif/core';
 import { BACKENDS, BackendChoice, BackendReport, selectBackend } from '../backend';
+import { setQuiet } from '../util/progress';
 
 export abstract class BaseCommand extends Command {
   static enableJsonFlag = true;
@@ -14,13 +15,10 @@ export abstract class BaseCommand extends Command {
     quiet: Flags.boolean({ char: 'q', description: 'Print nothing but errors (and the --json document).', default: false }),
   };
 
-  /** Progress and informational output: stderr, never stdout. */
-  protected info(msg: string): void {
-    if (!this.isQuiet()) process.stderr.write(`${msg}\n`);
-  }
-
-  protected isQuiet(): boolean {
-    return process.argv.includes('--quiet') || process.argv.includes('-q');
+  async init(): Promise<void> {
+    await super.init();
+    // --quiet silences progress bars and info lines everywhere (util/progress), before any work.
+    if (this.argv.includes('--quiet') || this.argv.includes('-q')) setQuiet(true);
   }
 
   protected async catch(err: Error & { exitCode?: number }): Promise<unknown> {
@@ -44,10 +42,8 @@ export const backendFlag = {
   }),
 };
 
-export async function useBackend(cmd: BaseCommand, choice: string): Promise<BackendReport> {
+export async function useBackend(_cmd: BaseCommand, choice: string): Promise<BackendReport> {
   const report = await selectBackend(choice as BackendChoice);
-  const skipped = report.attempts.filter((a) => !a.ok);
-  if (process.env.RLHF_DEBUG) for (const s of skipped) process.stderr.write(`backend ${s.name} skipped: ${s.reason}\n`);
-  void cmd;
+  if (process.env.RLHF_DEBUG) for (const s of report.attempts.filter((a) => !a.ok)) process.stderr.write(`backend ${s.name} skipped: ${s.reason}\n`);
   return report;
 }

@@ -6,6 +6,7 @@ import { Args, Flags } from '@oclif/core';
 import * as fs from 'node:fs';
 import { BaseCommand } from '../cli/base';
 import { writeReport, WriteReportResult } from '../report';
+import { info } from '../util/progress';
 
 export default class Report extends BaseCommand {
   static summary = 'Write the HTML report of a run: charts of every stage that ran, headline numbers, the config.';
@@ -38,7 +39,7 @@ Sections (each optional: a stage that has not run is shown as "not run"):
     const { args, flags } = await this.parse(Report);
     if (!fs.existsSync(args.run) || !fs.statSync(args.run).isDirectory()) throw new Error(`${args.run}: not a run directory`);
     const result = await writeReport(args.run, flags.out);
-    for (const w of result.warnings) this.info(`warning: ${w}`);
+    for (const w of result.warnings) info(`warning: ${w}`);
     // The result (silenced by --json, which prints it as JSON instead).
     this.log(`report: ${result.file}`);
     this.log(`  ${result.charts.length} charts${result.missing.length ? `; not run: ${result.missing.join(', ')}` : ''}`);

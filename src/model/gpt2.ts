@@ -43,11 +43,20 @@ export interface ForwardOptions {
    * raw residual stream leaving block end − 1, i.e. the input of block `end`. Not with `cache`.
    */
   layers?: [number, number];
+  /** Apply ln_f at the end; default: when layers[1] = n_layer. false gives the residual stream. */
+  finalNorm?: boolean;
   /**
    * [B, T, C] residual stream entering block `layers[0]`, replacing the embeddings (then `ids`
    * only give B and T, and `positionIds` is not used). Required when layers[0] > 0.
    */
   hiddenIn?: Tensor3D;
+  /**
+   * [B, T] one-hot of the one position per row whose output is wanted (a reward head reads only
+   * the last real token). The last block run then computes its query, attention output and MLP
+   * for that position alone (keys and values still for every position) and `hidden` is [B, 1, C].
+   * Exact: the last block's other outputs are never read by anything. Not with `cache`.
+   */
+  pick?: Tensor2D;
 }
 
 export interface ForwardResult {
@@ -153,6 +162,14 @@ function attentionBias(keyMask: Tensor2D, T: number, past: number): Tensor {
   return tf.mul(tf.sub(allowed, 1), 1e9);
 }
 
+/** Attention bias [B, 1, 1, S] for one picked query per row (no past): allowed keys s ≤ t* that are real. */
+function pickBias(pick: Tensor2D, keyMask: Tensor2D): Tensor {
+  const [B, T] = pick.shape;
+  const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0) as Tensor2D; // [t, s] = 1 where s ≤ t
+  const allowed = tf.mul(tf.matMul(pick, causal), keyMask); // [B, S]
+  return tf.mul(tf.sub(allowed, 1), 1e9).reshape([B, 1, 1, T]);
+}
+
 /**
  * The trunk: token ids [B, T] → final hidden states [B, T, C].
  */
@@ -168,6 +185,8 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
     throw new Error(`layers [${start}, ${end}] must satisfy 0 <= start <= end <= n_layer = ${cfg.n_layer}`);
   }
   if (opts.cache && (start !== 0 || end !== cfg.n_layer)) throw new Error('a KV cache needs all layers (layers = [0, n_layer])');
+  if (opts.pick && (opts.cache || opts.useCache)) throw new Error('pick (one output position per row) cannot be combined with a KV cache');
+  if (opts.pick && start === end) throw new Error('pick needs at least one block to run');
   if (start > 0 && !opts.hiddenIn) throw new Error(`layers starting at block ${start} need hiddenIn (the residual stream entering it)`);
   if (opts.hiddenIn && (opts.hiddenIn.shape[0] !== B || opts.hiddenIn.shape[1] !== T || opts.hiddenIn.shape[2] !== C)) {
     throw new Error(`hiddenIn has shape [${opts.hiddenIn.shape.join(', ')}], expected [${B}, ${T}, ${C}]`);
@@ -198,11 +217,15 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
   const scale = 1 / Math.sqrt(D);
   for (let i = start; i < end; i++) {
     const P = (n: string) => params[p(i, n)];
+    // In the picked block only one query per row: Q = 1 row of queries per sequence, else Q = T.
+    const pick = opts.pick && i === end - 1 ? opts.pick : undefined;
+    const Q = pick ? 1 : T;
+    const pickRows = (t: Tensor2D) => tf.sum(tf.mul(t.reshape([B, T, -1]), pick!.reshape([B, T, 1])), 1) as Tensor2D; // [N, k] → [B, k]
     // --- attention ---
     const h = layerNorm(x, P('ln_1.weight'), P('ln_1.bias'), cfg.layer_norm_epsilon);
     const qkv = linear(h, P('attn.c_attn.weight') as Tensor2D, P('attn.c_attn.bias') as Tensor1D); // [N, 3C]
     const [q2, k2, v2] = tf.split(qkv, 3, 1);
-    const q = q2.reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as Tensor3D;
+    const q = (pick ? pickRows(q2 as Tensor2D) : q2).reshape([B, Q, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, Q, D]) as Tensor3D;
     let kT = k2.reshape([B, T, H, D]).transpose([0, 2, 3, 1]).reshape([B * H, D, T]) as Tensor3D;
     let v = v2.reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as Tensor3D;
     if (opts.cache) {
@@ -211,17 +234,20 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
     }
     newK.push(kT);
     newV.push(v);
-    const scores = tf.add(tf.mul(bmm(q, kT), scale).reshape([B, H, T, S]), bias); // [B, H, T, S]
-    const probs = tf.softmax(scores).reshape([B * H, T, S]) as Tensor3D;
-    const att = bmm(probs, v).reshape([B, H, T, D]).transpose([0, 2, 1, 3]).reshape([B * T, C]) as Tensor2D;
+    // The picked query's bias row: causal row of its position (pick · causal) times the key mask.
+    const b = pick ? pickBias(pick, keyMask) : bias; // [B, 1, Q, S]
+    const scores = tf.add(tf.mul(bmm(q, kT), scale).reshape([B, H, Q, S]), b); // [B, H, Q, S]
+    const probs = tf.softmax(scores).reshape([B * H, Q, S]) as Tensor3D;
+    const att = bmm(probs, v).reshape([B, H, Q, D]).transpose([0, 2, 1, 3]).reshape([B * Q, C]) as Tensor2D;
+    if (pick) x = pickRows(x as Tensor2D); // the residual stream of the picked positions only: [B, C]
     x = tf.add(x, linear(att, P('attn.c_proj.weight') as Tensor2D, P('attn.c_proj.bias') as Tensor1D));
     // --- MLP ---
     const h2 = layerNorm(x, P('ln_2.weight'), P('ln_2.bias'), cfg.layer_norm_epsilon);
     const m = geluNew(linear(h2, P('mlp.c_fc.weight') as Tensor2D, P('mlp.c_fc.bias') as Tensor1D));
     x = tf.add(x, linear(m, P('mlp.c_proj.weight') as Tensor2D, P('mlp.c_proj.bias') as Tensor1D));
   }
-  if (end === cfg.n_layer) x = layerNorm(x, params['transformer.ln_f.weight'], params['transformer.ln_f.bias'], cfg.layer_norm_epsilon);
-  const hidden = x.reshape([B, T, C]) as Tensor3D;
+  if (opts.finalNorm ?? end === cfg.n_layer) x = layerNorm(x, params['transformer.ln_f.weight'], params['transformer.ln_f.bias'], cfg.layer_norm_epsilon);
+  const hidden = x.reshape([B, opts.pick ? 1 : T, C]) as Tensor3D;
   const wantCache = opts.cache !== undefined || opts.useCache;
   return {
     hidden,

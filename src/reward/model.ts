@@ -6,7 +6,7 @@
  */
 import { tf, Tensor1D, Tensor2D, Tensor3D } from '../backend/tf';
 import { GPT2Config } from '../model/config';
-import { forward, Params } from '../model/gpt2';
+import { forward, ForwardOptions, Params } from '../model/gpt2';
 import { matmul } from '../model/ops';
 import { Rng } from '../util/rng';
 
@@ -48,15 +48,21 @@ export interface TopInput {
 }
 
 /**
- * Rewards [N] for a batch. The last-token hidden state is picked by a one-hot weighted sum over
- * positions (a gather's gradient would need UnsortedSegmentSum, which wasm lacks).
- * With `top`, only blocks top.start … n_layer − 1 run, on the cached residual stream.
+ * Rewards [N] for a batch, R = w·h_last: the final hidden state of each row's last real token.
+ * The last block computes only that position (forward's `pick`, a one-hot over positions: a
+ * gather's gradient would need UnsortedSegmentSum, which wasm lacks), which is exact and makes the
+ * last block several times cheaper. With `top`, only blocks top.start … n_layer − 1 run, on the
+ * cached residual stream.
  */
 export function rewardForward(params: Params, head: Tensor2D, cfg: GPT2Config, b: RewardBatch, squash: Squash, top?: TopInput): Tensor1D {
   const ids = tf.tensor2d(b.ids, [b.N, b.T], 'int32');
   const attentionMask = tf.tensor2d(b.mask, [b.N, b.T]);
-  const { hidden } = forward(params, cfg, ids, top ? { attentionMask, layers: [top.start, cfg.n_layer], hiddenIn: top.hidden } : { attentionMask });
-  const hLast = tf.sum(tf.mul(hidden as Tensor3D, tf.tensor3d(b.last, [b.N, b.T, 1])), 1) as Tensor2D; // [N, C]
+  const pick = tf.tensor2d(b.last, [b.N, b.T]);
+  const opts: ForwardOptions = top ? { attentionMask, layers: [top.start, cfg.n_layer], hiddenIn: top.hidden } : { attentionMask };
+  // With no block to run (train_layers = 0) there is nothing to pick inside forward: pick after.
+  const runsBlocks = !top || top.start < cfg.n_layer;
+  const { hidden } = forward(params, cfg, ids, runsBlocks ? { ...opts, pick } : opts);
+  const hLast = (runsBlocks ? hidden.reshape([b.N, cfg.n_embd]) : tf.sum(tf.mul(hidden, pick.reshape([b.N, b.T, 1])), 1)) as Tensor2D; // [N, C]
   const logit = matmul(hLast, tf.transpose(head) as Tensor2D).reshape([b.N]) as Tensor1D; // head [1, C]
   return squash === 'sigmoid' ? (tf.sigmoid(logit) as Tensor1D) : logit;
 }
@@ -97,6 +103,7 @@ export class FrozenLowerCache {
           const { hidden } = forward(params, cfg, tf.tensor2d(b.ids, [b.N, b.T], 'int32'), {
             attentionMask: tf.tensor2d(b.mask, [b.N, b.T]),
             layers: [0, start],
+            finalNorm: false,
           });
           return (b.T < this.Tmax ? tf.pad(hidden, [[0, 0], [0, this.Tmax - b.T], [0, 0]]) : hidden) as Tensor3D;
         }),
