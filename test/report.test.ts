@@ -101,8 +101,12 @@ describe('rlhf report: the fixture run', () => {
     assert.deepEqual(
       res.headline.map((h) => h.key),
       // Utilities in the order the config lists them.
-      ['sft-loss', 'reward', 'kl', 'number-entropy', 'kl-to-optimum', 'collapse:logsigmoid', 'collapse:inverse', 'collapse:prompt-aware'],
+      ['sft-loss', 'heldout-reward', 'reward', 'kl', 'number-entropy', 'kl-to-optimum', 'collapse:logsigmoid', 'collapse:inverse', 'collapse:prompt-aware'],
     );
+    const ho = res.headline.find((h) => h.key === 'heldout-reward')!;
+    const hoPoints = readJsonl(path.join(REPORT_RUN, 'ppo', 'metrics.jsonl')).filter((r) => r['probe/heldout_reward'] !== undefined);
+    assert.equal(ho.before, hoPoints[0]['probe/heldout_reward']);
+    assert.equal(ho.after, hoPoints[hoPoints.length - 1]['probe/heldout_reward']);
     const ent = res.headline.find((h) => h.key === 'number-entropy')!;
     assert.equal(ent.before, h0);
     assert.equal(ent.after, h1);

@@ -182,7 +182,18 @@ export async function trainPPO(opts: {
       heldout_reward: qs.length ? mean(scorer.score(qs, g.tokens)) : NaN,
     };
   };
-  if (iteration === 0) probes.push(probe());
+  const probeRecord = (pp: ProbePoint) => ({
+    'probe/entropy': pp.entropy,
+    'probe/entropy_fraction': pp.entropy_fraction,
+    'probe/top_prob': pp.top_prob,
+    'probe/kl_to_optimum': pp.kl_to_optimum,
+    'probe/heldout_reward': pp.heldout_reward,
+  });
+  if (iteration === 0) {
+    // The starting point of every probe curve (the policy is still the reference), as step 0.
+    probes.push(probe());
+    logger.log(0, probeRecord(probes[0]));
+  }
 
   const time = { generation: 0, scoring: 0, optimization: 0 };
   const tokens = { generation: 0, scoring: 0, optimization: 0 };
@@ -317,13 +328,7 @@ export async function trainPPO(opts: {
       if (iteration % cfg.probe_every === 0 || iteration === cfg.iterations) {
         const pp = probe();
         probes.push(pp);
-        Object.assign(rec, {
-          'probe/entropy': pp.entropy,
-          'probe/entropy_fraction': pp.entropy_fraction,
-          'probe/top_prob': pp.top_prob,
-          'probe/kl_to_optimum': pp.kl_to_optimum,
-          'probe/heldout_reward': pp.heldout_reward,
-        });
+        Object.assign(rec, probeRecord(pp));
       }
       logger.log(iteration, rec);
       bar.update(iteration, { reward: mean(scores), kl: meanKL, beta: kl.value });

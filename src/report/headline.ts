@@ -6,7 +6,7 @@
 import { num, PpoRun, RunArtifacts, runLabel } from './artifacts';
 
 export interface HeadlineRow {
-  /** Stable key: 'sft-loss', 'reward', 'kl', 'number-entropy', 'kl-to-optimum', 'collapse' (+ ':' sub-run or utility). */
+  /** Stable key: 'sft-loss', 'heldout-reward', 'reward', 'kl', 'number-entropy', 'kl-to-optimum', 'collapse' (+ ':' sub-run or utility). */
   key: string;
   label: string;
   /** Formatted, e.g. "0.41 → 0.73". */
@@ -59,6 +59,18 @@ export function headlineRows(a: RunArtifacts, klTarget?: number): HeadlineRow[] 
   }
 
   for (const run of a.ppo) {
+    // Held-out prompts, fixed sampling seed (the probe's): the reward that is not trained on.
+    const h = firstLast(run, 'probe/heldout_reward');
+    if (h.first !== undefined && h.last !== undefined && h.first !== h.last) {
+      rows.push({
+        key: `heldout-reward${run.name ? `:${run.name}` : ''}`,
+        label: `Held-out reward${many(a.ppo.length, run.name)}`,
+        value: `${fmt(h.first)} → ${fmt(h.last)}`,
+        note: 'reward-model score on held-out prompts, before → after PPO',
+        before: h.first,
+        after: h.last,
+      });
+    }
     const r = firstLast(run, 'env/reward_mean');
     if (r.first !== undefined) {
       rows.push({
