@@ -12,6 +12,8 @@ import { tf } from '../src/backend/tf';
 import { disposeBundle, loadModel, ModelBundle } from '../src/model/checkpoint';
 import { readPrompts } from '../src/data/read';
 import { goldenMin, probeModels, ProbeConfigSchema } from '../src/probe/stage';
+import { numberScores } from '../src/probe/numbers';
+import { continuationLogProbs } from '../src/model/score';
 import { ROOT } from './helpers';
 
 function atTemperature(m: ModelBundle, T: number): ModelBundle {
@@ -28,6 +30,32 @@ describe('probes', () => {
   it('goldenMin finds the minimum of a unimodal function on a log scale', () => {
     const r = goldenMin((x) => (Math.log(x) - Math.log(0.3)) ** 2, 0.01, 100, 40);
     assert.ok(Math.abs(r.x - 0.3) < 1e-4, `x = ${r.x}`);
+  });
+
+  it('an answer is the number then any non-digit token: matches brute force over every next token', async () => {
+    // At T = 2 (flatter) so that many next tokens carry mass, digits included.
+    const m = await loadModel(path.join(ROOT, 'models', 'tiny-sft'));
+    const prompt = 'Tell me a random integer between 0 and 99.\n';
+    const T = 2;
+    const s = numberScores(m, m.params, prompt, { temperature: T, low: 0, high: 99 });
+    const tok = m.tokenizer;
+    const V = m.config.vocab_size;
+    for (const n of ['7', '42', '81']) {
+      const num = tok.encode(n);
+      const conts = Array.from({ length: V }, (_, v) => [...num, v]);
+      const lps = continuationLogProbs(m.params, m.config, tok.encode(prompt), conts, tok.padId, T);
+      let pEnd = 0;
+      let pAll = 0;
+      for (let v = 0; v < V; v++) {
+        const p = Math.exp(lps[v]);
+        pAll += p;
+        if (!/^[0-9]/.test(tok.decode([v]))) pEnd += p;
+      }
+      const got = Math.exp(s.logprobs[s.candidates.indexOf(n)]);
+      assert.ok(pAll - pEnd > 1e-6 * pAll, `some mass continues the number ${n}`); // the test can tell the difference
+      assert.ok(Math.abs(got - pEnd) < 1e-4 * pAll + 1e-9, `P(${n}) = ${got}, brute force ${pEnd}`);
+    }
+    disposeBundle(m);
   });
 
   it('recovers a pure temperature change (T* = 0.5, KL ≈ 0) and finds no change against itself', async () => {
