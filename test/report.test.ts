@@ -242,6 +242,7 @@ describe('rlhf report: missing and partial artifacts', () => {
 describe('report helpers', () => {
   it('finds the KL target under the usual spellings', () => {
     assert.equal(klTarget({ ppo: { kl: { target: 6 } } }), 6);
+    assert.equal(klTarget({ ppo: { adaptive_kl: false, target_kl: 2 } }), undefined, 'a fixed β has no target');
     assert.equal(klTarget({ ppo: { target_kl: 0.1 } }), 0.1);
     assert.equal(klTarget({ ppo: { kl_ctl: { kl_target: 3 } } }), 3);
     assert.equal(klTarget({ ppo: { kl: { adaptive: false } } }), undefined);

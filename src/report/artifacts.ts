@@ -470,6 +470,7 @@ export async function readRunArtifacts(runDir: string): Promise<RunArtifacts> {
 export function klTarget(config: unknown): number | undefined {
   const ppo = obj(obj(config)?.ppo);
   if (!ppo) return undefined;
+  if (ppo.adaptive_kl === false) return undefined; // a fixed β has no target
   const keys = ['kl_target', 'target_kl', 'target'];
   for (const k of keys) if (num(ppo[k]) !== undefined) return num(ppo[k]);
   for (const sub of ['kl', 'kl_ctl', 'kl_controller', 'adaptive_kl', 'kl_penalty']) {
