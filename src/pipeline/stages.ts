@@ -14,10 +14,7 @@ import { Kind } from '../data/records';
 import { runSample } from '../sample/stage';
 import { runSft } from '../sft/stage';
 import { runPpo } from '../ppo/stage';
-import { disposeBundle, loadModel } from '../model/checkpoint';
-import { readRankings } from '../data/read';
-import { trainRewardModel } from '../reward/trainer';
-import { RewardTrainConfigSchema } from '../reward/config';
+import { runRewardStage } from '../reward/stage';
 import { runProbe } from '../probe/stage';
 import { writeReport } from '../report';
 import { writeJsonAtomic } from '../util/fs';
@@ -114,31 +111,17 @@ export const STAGE_TABLE: StageTable = {
     void _u;
     void _m;
     const models = await forEachUnit(ctx, plan.rewardModels, async (rm) => {
-      const args = {
+      const { summary } = await runRewardStage({
         model: plan.rewardBase.replace(/^hub:/, ''),
-        train: plan.rankings!,
+        rankings: plan.rankings!,
         heldout: plan.heldoutRankings,
+        heldoutOptional: true, // the rank stage writes it only when there is held-out input
         outDir: rm.dir,
         cfg: { ...shared, utility: rm.utility, seed: ctx.seed },
-        seed: ctx.seed,
         resume: ctx.resume,
         stage: `train-rm/${rm.name}`,
-      };
-      const model = await loadModel(args.model);
-      try {
-        const res = await trainRewardModel({
-          model,
-          train: await readRankings(args.train),
-          heldout: args.heldout && fs.existsSync(args.heldout) ? await readRankings(args.heldout) : undefined,
-          cfg: RewardTrainConfigSchema.parse(args.cfg),
-          outDir: args.outDir,
-          resume: args.resume,
-          stage: args.stage,
-        });
-        return { utility: res.utility, steps: res.steps, seconds: res.seconds, accuracy: res.accuracy, collapse_score: res.final.train.collapse_score, theory_distance: res.final.train.theory_distance };
-      } finally {
-        disposeBundle(model);
-      }
+      });
+      return summary;
     });
     return { reward_models: models };
   },

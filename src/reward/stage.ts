@@ -1,0 +1,118 @@
+/**
+ * The reward-model stage as one call, shared by `rlhf train-rm` and the `train-rm` stage of
+ * `rlhf run`: load the trunk, read the rankings (strictly: the first bad line is an error naming
+ * file, line and field), train with the chosen utility, and summarise what the reward-collapse
+ * experiment looks at.
+ *
+ *   OUT/model             the reward model (a GPT-2 directory + `score.weight`; PPO reads it)
+ *   OUT/metrics.jsonl     one line per step (loss, lr, grad_norm; diagnostics every eval_every epochs)
+ *   OUT/diagnostics.json  per-prompt rewards, mean reward by rank per kind, theory, curves
+ *   OUT/checkpoint        for --resume
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { disposeBundle, loadModel } from '../model/checkpoint';
+import { readRankings } from '../data/read';
+import { RewardTrainConfig, RewardTrainConfigSchema } from './config';
+import { CollapseDiagnostics } from './diagnostics';
+import { RewardTrainResult, trainRewardModel } from './trainer';
+
+export interface RewardStageOptions {
+  /** GPT-2 directory the reward model starts from (its trunk; a `score.weight` head is reused if present). */
+  model: string;
+  /** Canonical rankings (JSONL). */
+  rankings: string;
+  /** Held-out rankings (JSONL), scored for accuracy and the held-out curves. */
+  heldout?: string;
+  /** When true, a held-out file that does not exist is skipped instead of being an error (the pipeline). */
+  heldoutOptional?: boolean;
+  outDir: string;
+  /** Training settings; validated here (RewardTrainConfigSchema), so raw objects are fine. */
+  cfg: Partial<RewardTrainConfig> | Record<string, unknown>;
+  resume?: boolean;
+  /** Name in logs, metrics and error messages (default `train-rm`). */
+  stage?: string;
+}
+
+/** Mean reward at each rank index and its distance to the theory, for one kind of prompt. */
+export interface KindSummary {
+  prompts: number;
+  mean_by_rank: number[];
+  /** max_i |mean_i − theory_i| */
+  theory_distance: number | null;
+}
+
+export interface SplitSummary {
+  open: KindSummary | null;
+  closed: KindSummary | null;
+  /** W₁ between open and closed pooled rewards (→ 0 under collapse); null without both kinds. */
+  collapse_score: number | null;
+  accuracy: number | null;
+}
+
+/** What the command prints with --json and what the pipeline records for each reward model. */
+export interface RewardStageSummary {
+  utility: string;
+  model: string;
+  diagnostics: string;
+  steps: number;
+  epochs: number;
+  seconds: number;
+  /** The number of completions the theory vectors are for (the most common k). */
+  n: number;
+  theory: { open: number[] | null; closed: number[] | null };
+  train: SplitSummary;
+  heldout: SplitSummary | null;
+  /** Collapse score at every evaluation (epoch, score): the collapse-over-training chart. */
+  collapse_trajectory: { epoch: number; collapse_score: number | null }[];
+}
+
+function kindSummary(d: CollapseDiagnostics, kind: 'open' | 'closed'): KindSummary | null {
+  const c = d[kind];
+  return c ? { prompts: c.prompts, mean_by_rank: c.mean, theory_distance: d.theory_distance[kind] } : null;
+}
+
+function splitSummary(d: CollapseDiagnostics, accuracy: number | null): SplitSummary {
+  return { open: kindSummary(d, 'open'), closed: kindSummary(d, 'closed'), collapse_score: d.collapse_score, accuracy };
+}
+
+export function summariseRewardRun(r: RewardTrainResult, outDir: string): RewardStageSummary {
+  return {
+    utility: r.utility,
+    model: path.join(outDir, 'model'),
+    diagnostics: path.join(outDir, 'diagnostics.json'),
+    steps: r.steps,
+    epochs: r.epochs,
+    seconds: r.seconds,
+    n: r.n,
+    theory: r.theory,
+    train: splitSummary(r.final.train, r.accuracy.train),
+    heldout: r.final.heldout ? splitSummary(r.final.heldout, r.accuracy.heldout) : null,
+    collapse_trajectory: r.curves.map((c) => ({ epoch: c.epoch, collapse_score: c.collapse_score })),
+  };
+}
+
+/** Load, read, train, summarise. The model bundle is always freed, also on error or Ctrl-C. */
+export async function runRewardStage(o: RewardStageOptions): Promise<{ result: RewardTrainResult; summary: RewardStageSummary }> {
+  const stage = o.stage ?? 'train-rm';
+  const parsed = RewardTrainConfigSchema.safeParse(o.cfg);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new Error(`${stage}.${i.path.join('.')}: ${i.message}`);
+  }
+  if (!fs.existsSync(o.rankings)) throw new Error(`${o.rankings}: rankings file not found`);
+  const train = await readRankings(o.rankings);
+  if (!train.length) throw new Error(`${o.rankings}: no rankings in the file`);
+  let heldout;
+  if (o.heldout && (fs.existsSync(o.heldout) || !o.heldoutOptional)) {
+    if (!fs.existsSync(o.heldout)) throw new Error(`${o.heldout}: held-out rankings file not found`);
+    heldout = await readRankings(o.heldout);
+  }
+  const model = await loadModel(o.model);
+  try {
+    const result = await trainRewardModel({ model, train, heldout, cfg: parsed.data, outDir: o.outDir, resume: o.resume, stage });
+    return { result, summary: summariseRewardRun(result, o.outDir) };
+  } finally {
+    disposeBundle(model);
+  }
+}
