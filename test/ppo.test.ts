@@ -57,8 +57,13 @@ describe('PPO', () => {
     const res = await trainPPO({ policy: model, scorer, prompts, heldout: prompts, cfg, outDir: out, seed: 3 });
     // every model/optimiser tensor created by the trainer is gone again
     assert.equal(tf.memory().numTensors, tensorsBefore);
-    const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    assert.equal(lines.length, 12);
+    const all = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    // step 0: the probes of the untouched policy (the start of every probe curve); then one per iteration
+    assert.equal(all.length, 13);
+    assert.deepEqual(Object.keys(all[0]).filter((k) => k.startsWith('probe/')).sort(), ['probe/entropy', 'probe/entropy_fraction', 'probe/heldout_reward', 'probe/kl_to_optimum', 'probe/top_prob']);
+    assert.equal(all[0].step, 0);
+    const lines = all.slice(1);
+    assert.deepEqual(lines.map((l) => l.step), Array.from({ length: 12 }, (_, i) => i + 1));
     for (const k of ['objective/kl', 'objective/kl_coef', 'objective/entropy', 'policy/entropy', 'policy/approxkl', 'policy/clipfrac', 'loss/policy', 'loss/value', 'env/reward_mean', 'env/reward_std', 'time/generation', 'time/scoring', 'time/optimization'])
       assert.ok(typeof lines[0][k] === 'number' && Number.isFinite(lines[0][k]), `${k} = ${lines[0][k]}`);
     // explained variance is undefined (0/0) while every return is equal; later it is a number

@@ -1,7 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import * as path from 'node:path';
 import {
   betaDistribution,
   kktCheck,
@@ -16,7 +15,7 @@ import {
 import { makeUtility, UtilitySpec, utilityKey } from '../src/reward/utilities';
 import { Rng } from '../src/util/rng';
 
-const ROOT = path.resolve(__dirname, '..');
+import { ROOT } from './helpers';
 
 function close(actual: number, expected: number, tol: number, what: string): void {
   assert.ok(Math.abs(actual - expected) <= tol, `${what}: got ${actual}, expected ${expected} (±${tol})`);
@@ -307,14 +306,8 @@ describe('theory: incomplete beta and KS', () => {
 });
 
 describe('rlhf theory (CLI)', () => {
-  it('prints the solution as JSON and fails with a clear error on bad flags', (t) => {
-    // Build first; if the project does not compile (other people's files in progress), skip.
-    const build = spawnSync('npx', ['tsc', '-p', '.'], { cwd: ROOT, encoding: 'utf8' });
-    if (build.status !== 0) {
-      const first = `${build.stdout}${build.stderr}`.split('\n').filter((l) => /error TS/.test(l)).slice(0, 3).join(' | ');
-      t.skip(`CLI test skipped: \`npx tsc -p .\` failed (${first || 'exit ' + build.status}), so dist/ may be stale`);
-      return;
-    }
+  it('prints the solution as JSON and fails with a clear error on bad flags', () => {
+    // `npm test` builds dist/ first; the CLI is run as a child process.
     const run = (...args: string[]) => spawnSync(process.execPath, ['bin/run.js', 'theory', ...args], { cwd: ROOT, encoding: 'utf8' });
 
     const ok = run('--utility', 'log', '--epsilon', '0', '--n', '5', '--json');
