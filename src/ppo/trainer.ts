@@ -155,7 +155,11 @@ export async function trainPPO(opts: {
   const numberIds = refNumbers.candidates.map((c) => [...tok.encode(c), tok.eosId]);
   const numberPrompt = tok.encode(cfg.number_prompt);
   const numberRewards = scorer.score(numberIds.map(() => numberPrompt), numberIds);
-  /** π*(n) ∝ π_ref(n)·exp(r(n)/β) over the number answers (normalised over them). */
+  /**
+   * π*(n) ∝ π_ref(n)·exp(r(n)/β) over the number answers (normalised over them). π_ref(n) is the
+   * probability of answering n in any ending (numberScores); r(n) is the score of the canonical
+   * answer "n" + EOS, so answers that differ only in their ending share one reward.
+   */
   const optimum = (beta: number): number[] => {
     const z = refNumbers.logprobs.map((lp, i) => lp + numberRewards[i] / Math.max(beta, 1e-8));
     const m = Math.max(...z);

@@ -61,7 +61,8 @@ export function headlineRows(a: RunArtifacts, klTarget?: number): HeadlineRow[] 
   for (const run of a.ppo) {
     // Held-out prompts, fixed sampling seed (the probe's): the reward that is not trained on.
     const h = firstLast(run, 'probe/heldout_reward');
-    if (h.first !== undefined && h.last !== undefined && h.first !== h.last) {
+    const points = run.records.filter((r) => num(r['probe/heldout_reward']) !== undefined).length;
+    if (points >= 2) {
       rows.push({
         key: `heldout-reward${run.name ? `:${run.name}` : ''}`,
         label: `Held-out reward${many(a.ppo.length, run.name)}`,
