@@ -10,7 +10,11 @@
  */
 import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D } from '../backend/tf';
 import { GPT2Config } from './config';
-import { bmm, embedding, linear, matmul } from './ops';
+import { bmm, embedding, linear, matmul, tiedHead } from './ops';
+import { geluNew, layerNorm, targetLogProbs } from './fused';
+
+/** Log-probabilities of the target tokens, [N, V] logits and [N] targets → [N] (a fused op, see fused.ts). */
+export { targetLogProbs };
 import { Rng } from '../util/rng';
 
 export type Params = Record<string, Tensor>;
@@ -129,19 +133,6 @@ export function initTrunk(cfg: GPT2Config, seed: number): Record<string, Float32
   return out;
 }
 
-function layerNorm(x: Tensor2D, g: Tensor, b: Tensor, eps: number): Tensor2D {
-  const mean = tf.mean(x, -1, true);
-  const xc = tf.sub(x, mean);
-  const variance = tf.mean(tf.square(xc), -1, true);
-  return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, eps))), g), b) as Tensor2D;
-}
-
-/** gelu_new: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). x³ as x·x·x: tf.pow and its gradient are slow on wasm. */
-function geluNew(x: Tensor2D): Tensor2D {
-  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(tf.mul(x, x), x))));
-  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner))) as Tensor2D;
-}
-
 /** Position ids for left padding: cumsum(mask) − 1, clipped at 0 (as Hugging Face generate does). */
 export function positionIdsFromMask(mask: Tensor2D, offset?: Tensor2D): Tensor2D {
   return tf.tidy(() => {
@@ -256,11 +247,11 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
 }
 
 /**
- * Tied LM head: logits = h · wteᵀ, h: [N, C] → [N, V]. Pass a pre-transposed wteT ([C, V])
- * to avoid re-transposing the embedding at every decoding step.
+ * Tied LM head: logits = h · wteᵀ, h: [N, C] → [N, V]. Decoding passes a pre-transposed wteT
+ * ([C, V], made once per generate call) to avoid re-transposing the embedding at every step.
  */
 export function lmHead(params: Params, h: Tensor2D, wteT?: Tensor2D): Tensor2D {
-  return matmul(h, wteT ?? (tf.transpose(params['transformer.wte.weight']) as Tensor2D));
+  return wteT ? matmul(h, wteT) : tiedHead(h, params['transformer.wte.weight'] as Tensor2D);
 }
 
 /** Logits for every position: ids [B, T] → [B, T, V]. */
@@ -274,12 +265,6 @@ export function logits(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: For
 export function disposeCache(cache: KVCache | undefined): void {
   if (!cache) return;
   tf.dispose([...cache.kT, ...cache.v, cache.mask]);
-}
-
-/** Log-probabilities of the target tokens, [N, V] logits and [N] targets → [N]; one-hot, no gather gradient. */
-export function targetLogProbs(logitsNV: Tensor2D, targets: Tensor1D): Tensor1D {
-  const logp = tf.logSoftmax(logitsNV);
-  return tf.sum(tf.mul(logp, tf.oneHot(targets, logitsNV.shape[1])), -1) as Tensor1D;
 }
 
 /** Exact entropy of softmax(logits) per row, [N, V] → [N]. */

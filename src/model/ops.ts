@@ -8,6 +8,11 @@
  * memory copy) and multiplies non-transposed operands; the embedding gradient is a scatter-add.
  * The results are the same products in the same precision on every backend; only the kernels
  * chosen differ.
+ *
+ * Every gradient function runs in its own tf.tidy: tfjs frees a backward pass's intermediates only
+ * when the whole pass ends, and the transposed copies (and, on wasm, the packed copy XNNPACK makes
+ * of every right-hand operand) would otherwise pile up to twice the model's size (GPT-2 124M then
+ * runs the 4 GB wasm heap out of memory).
  */
 import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D } from '../backend/tf';
 import { hasKernel } from '../backend';
@@ -19,17 +24,52 @@ const T3 = (x: Tensor3D) => tf.transpose(x, [0, 2, 1]) as Tensor3D;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const customGrad = tf.customGrad as (f: any) => any;
 
-/** y = x·W, x: [N, in], W: [in, out] → [N, out]. */
+/**
+ * a·bᵀ for a: [M, K], b: [N, K] → [M, N], on the fast kernel. Either b is transposed (N·K
+ * elements copied) or the product is formed transposed, (b·aᵀ)ᵀ (M·K + M·N copied): whichever
+ * copies less. Same sums either way. For GPT-2 124M on a short batch the second form copies a few
+ * activations instead of a whole weight matrix; for the small model on a long batch, the first.
+ */
+function mulBT(a: Tensor2D, b: Tensor2D): Tensor2D {
+  const [M, K] = a.shape;
+  const N = b.shape[0];
+  return tf.tidy(() => (N * K <= M * K + M * N ? tf.matMul(a, T2(b)) : T2(tf.matMul(b, T2(a)))));
+}
+
+/** aᵀ·b for a: [K, M], b: [K, N] → [M, N]: aᵀ·b (K·M copied) or (bᵀ·a)ᵀ (K·N + M·N copied). */
+function mulAT(a: Tensor2D, b: Tensor2D): Tensor2D {
+  const [K, M] = a.shape;
+  const N = b.shape[1];
+  return tf.tidy(() => (K * M <= K * N + M * N ? tf.matMul(T2(a), b) : T2(tf.matMul(T2(b), a))));
+}
+
+/** y = x·W, x: [N, in], W: [in, out] → [N, out]. dx = dy·Wᵀ, dW = xᵀ·dy. */
 export const matmul = customGrad((x: Tensor, w: Tensor, save: (t: Tensor[]) => void) => {
   save([x, w]);
   return {
     value: tf.matMul(x as Tensor2D, w as Tensor2D),
     gradFunc: (dy: Tensor, saved: Tensor[]) => {
       const [xs, ws] = saved as Tensor2D[];
-      return [tf.matMul(dy as Tensor2D, T2(ws)), tf.matMul(T2(xs), dy as Tensor2D)];
+      return [mulBT(dy as Tensor2D, ws), mulAT(xs, dy as Tensor2D)];
     },
   };
 }) as (x: Tensor2D, w: Tensor2D) => Tensor2D;
+
+/**
+ * The tied LM head, logits = h·Eᵀ with E the [V, C] token embedding, h: [N, C] → [N, V].
+ * Its own op so that the gradients come out in E's layout: dh = dy·E and dE = dyᵀ·h ([V, C]),
+ * with no [C, V] copy of E kept through the backward pass and no transposing of a [C, V] gradient.
+ */
+export const tiedHead = customGrad((h: Tensor, emb: Tensor, save: (t: Tensor[]) => void) => {
+  save([h, emb]);
+  return {
+    value: mulBT(h as Tensor2D, emb as Tensor2D),
+    gradFunc: (dy: Tensor, saved: Tensor[]) => {
+      const [hs, es] = saved as Tensor2D[];
+      return [tf.matMul(dy as Tensor2D, es), mulAT(dy as Tensor2D, hs)];
+    },
+  };
+}) as (h: Tensor2D, emb: Tensor2D) => Tensor2D;
 
 /**
  * y = x·W + b (Hugging Face Conv1D layout: W is [in, out]). The bias gradient Σₙ dyₙ is computed
@@ -38,12 +78,12 @@ export const matmul = customGrad((x: Tensor, w: Tensor, save: (t: Tensor[]) => v
 export const linearBias = customGrad((x: Tensor, w: Tensor, b: Tensor, save: (t: Tensor[]) => void) => {
   save([x, w]);
   return {
-    value: tf.add(tf.matMul(x as Tensor2D, w as Tensor2D), b),
+    value: tf.tidy(() => tf.add(tf.matMul(x as Tensor2D, w as Tensor2D), b)),
     gradFunc: (dy: Tensor, saved: Tensor[]) => {
       const [xs, ws] = saved as Tensor2D[];
       const d = dy as Tensor2D;
-      const ones = tf.ones([1, d.shape[0]]) as Tensor2D;
-      return [tf.matMul(d, T2(ws)), tf.matMul(T2(xs), d), tf.matMul(ones, d).reshape([d.shape[1]])];
+      const db = tf.tidy(() => tf.matMul(tf.ones([1, d.shape[0]]) as Tensor2D, d).reshape([d.shape[1]]));
+      return [mulBT(d, ws), mulAT(xs, d), db];
     },
   };
 }) as (x: Tensor2D, w: Tensor2D, b: Tensor1D) => Tensor2D;
@@ -59,7 +99,7 @@ export const bmm = customGrad((a: Tensor, b: Tensor, save: (t: Tensor[]) => void
     value: tf.matMul(a as Tensor3D, b as Tensor3D),
     gradFunc: (dy: Tensor, saved: Tensor[]) => {
       const [as, bs] = saved as Tensor3D[];
-      return [tf.matMul(dy as Tensor3D, T3(bs)), tf.matMul(T3(as), dy as Tensor3D)];
+      return tf.tidy(() => [tf.matMul(dy as Tensor3D, T3(bs)), tf.matMul(T3(as), dy as Tensor3D)]);
     },
   };
 }) as (a: Tensor3D, b: Tensor3D) => Tensor3D;

@@ -1,0 +1,104 @@
+/**
+ * LayerNorm, gelu_new and the target log-probability as single ops with hand-written gradients.
+ *
+ * Written as a chain of tfjs ops, each of these leaves every intermediate on the gradient tape
+ * (gelu_new alone: eleven [N, 4C] tensors) and takes twice as many elementwise kernels in the
+ * backward pass. As custom-gradient ops they keep only what the gradient needs (the input, and
+ * for LayerNorm its normalised input and 1/σ) and run their forward in a tidy, so a GPT-2 124M
+ * step fits the 4 GB wasm heap and the small model's step spends less time in elementwise kernels.
+ * The formulas are the same functions; only rounding differs. test/gpt2-grad-parity.test.ts checks
+ * the gradients against PyTorch's.
+ */
+import { tf, Tensor, Tensor1D, Tensor2D } from '../backend/tf';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const customGrad = tf.customGrad as (f: any) => any;
+
+/** Σ over rows of x [N, k] → [k], as 1ᵀ·x: a column reduction is slow on wasm, a rank-2 matmul is not. */
+function columnSum(x: Tensor2D): Tensor1D {
+  return tf.matMul(tf.ones([1, x.shape[0]]) as Tensor2D, x).reshape([x.shape[1]]) as Tensor1D;
+}
+
+/**
+ * y = (x − μ)/σ · g + b over the last axis, σ = √(var + ε) (biased variance, as torch).
+ * Backward with x̂ = (x − μ)/σ and dx̂ = dy·g:
+ *   dx = (dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) / σ,   dg = Σₙ dy·x̂,   db = Σₙ dy.
+ */
+export function layerNorm(x: Tensor2D, g: Tensor, b: Tensor, eps: number): Tensor2D {
+  const f = customGrad((xi: Tensor, gi: Tensor, bi: Tensor, save: (t: Tensor[]) => void) => {
+    const [xhat, rstd, value] = tf.tidy(() => {
+      const xc = tf.sub(xi, tf.mean(xi, -1, true));
+      const r = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps)); // [N, 1]
+      const xh = tf.mul(xc, r);
+      return [xh, r, tf.add(tf.mul(xh, gi), bi)];
+    });
+    save([xhat, rstd, gi]);
+    return {
+      value,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const [xh, r, gs] = saved;
+        return tf.tidy(() => {
+          const dxh = tf.mul(dy, gs);
+          const inner = tf.sub(tf.sub(dxh, tf.mean(dxh, -1, true)), tf.mul(xh, tf.mean(tf.mul(dxh, xh), -1, true)));
+          return [tf.mul(inner, r), columnSum(tf.mul(dy, xh) as Tensor2D), columnSum(dy as Tensor2D)];
+        });
+      },
+    };
+  });
+  return f(x, g, b) as Tensor2D;
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+const GELU_A = 0.044715;
+
+/**
+ * gelu_new(x) = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³), computed as x·σ(2u) (the same
+ * function: 1 + tanh u = 2σ(2u)), because wasm's sigmoid is vectorised and its tanh is about 8×
+ * slower. With s = σ(2u): d/dx = s + 2x·s(1 − s)·u′, u′ = √(2/π)(1 + 3·0.044715x²).
+ * x³ as x·x·x: tf.pow and its gradient are slow on wasm.
+ */
+export const geluNew = customGrad((x: Tensor, save: (t: Tensor[]) => void) => {
+  save([x]);
+  const sig2u = (xi: Tensor) => tf.sigmoid(tf.mul(2 * GELU_C, tf.add(xi, tf.mul(GELU_A, tf.mul(tf.mul(xi, xi), xi)))));
+  return {
+    value: tf.tidy(() => tf.mul(x, sig2u(x))),
+    gradFunc: (dy: Tensor, saved: Tensor[]) => {
+      const [xs] = saved;
+      return tf.tidy(() => {
+        const s = sig2u(xs);
+        const du = tf.mul(GELU_C, tf.add(1, tf.mul(3 * GELU_A, tf.mul(xs, xs))));
+        const d = tf.add(s, tf.mul(tf.mul(tf.mul(2, xs), tf.mul(s, tf.sub(1, s))), du));
+        return [tf.mul(dy, d)];
+      });
+    },
+  };
+}) as (x: Tensor2D) => Tensor2D;
+
+/**
+ * log softmax(logits)[target] per row, [N, V] logits and [N] int targets → [N]:
+ * logits[n, tₙ] − logsumexp(logitsₙ). Backward: dlogits = dy·(onehot(t) − softmax(logits)).
+ * Only the logits and the log-normaliser are kept, not the [N, V] log-softmax and one-hot.
+ */
+export function targetLogProbs(logitsNV: Tensor2D, targets: Tensor1D): Tensor1D {
+  const V = logitsNV.shape[1];
+  const f = customGrad((lg: Tensor, save: (t: Tensor[]) => void) => {
+    const [lse, value] = tf.tidy(() => {
+      const m = tf.max(lg, -1, true);
+      const z = tf.add(tf.log(tf.sum(tf.exp(tf.sub(lg, m)), -1, true)), m); // [N, 1]
+      const picked = tf.sum(tf.mul(lg, tf.oneHot(targets, V)), -1); // exact: one non-zero term per row
+      return [z, tf.sub(picked, z.reshape([-1]))];
+    });
+    save([lg, lse, targets]);
+    return {
+      value,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const [ls, z, t] = saved;
+        return tf.tidy(() => {
+          const p = tf.exp(tf.sub(ls, z)); // softmax
+          return [tf.mul(dy.reshape([-1, 1]), tf.sub(tf.oneHot(t as Tensor1D, V), p))];
+        });
+      },
+    };
+  });
+  return f(logitsNV) as Tensor1D;
+}
