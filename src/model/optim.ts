@@ -6,6 +6,10 @@
  * lm-human-preferences and TRL's PPO use (1e-5 there; 1e-8 is the usual default elsewhere).
  *   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,
  *   θ ← θ − lr·( m/(1−β₁ᵗ) / (√(v/(1−β₂ᵗ)) + ε) + wd·θ )
+ * computed in the equivalent form of Kingma & Ba's §2 (and TensorFlow's Adam), which folds the
+ * bias corrections into two scalars and so touches every parameter with fewer kernels:
+ *   θ ← θ − αₜ·m / (√v + ε̂ₜ) − lr·wd·θ,   αₜ = lr·√(1−β₂ᵗ)/(1−β₁ᵗ),  ε̂ₜ = ε·√(1−β₂ᵗ).
+ * Gradient clipping by c is folded in the same way: g enters as c·g (and c²·g²).
  */
 import { tf, Tensor, Variable } from '../backend/tf';
 import type * as tfTypes from '@tensorflow/tfjs';
@@ -35,36 +39,53 @@ export class Adam {
 
   /**
    * Apply one update to `vars` from `grads` (same keys), at learning rate `lr` (for schedules).
-   * Returns the global gradient norm before clipping.
+   * Takes ownership of `grads`: each is freed once its parameter is updated (a later dispose by
+   * the caller is a no-op). Returns the global gradient norm before clipping.
    */
   apply(vars: Record<string, Variable>, grads: Record<string, Tensor>, lr = this.cfg.lr): number {
     this.step += 1;
     const { beta1, beta2, eps, weightDecay, maxGradNorm } = this.cfg;
     const names = Object.keys(grads).filter((k) => vars[k]);
-    const normT = tf.tidy(() => tf.sqrt(tf.addN(names.map((k) => tf.sum(tf.square(grads[k]))))));
-    const norm = normT.dataSync()[0];
-    normT.dispose();
+    // One tidy per parameter, here and in the update: a single tidy over all of them would keep
+    // every parameter's temporaries alive at once (several times the model's size).
+    // The running sum stays on the device: one read at the end, not one per parameter (a GPU sync each).
+    let sumSq: tfTypes.Scalar = tf.scalar(0);
+    for (const k of names) {
+      const next = tf.tidy(() => tf.add(sumSq, tf.sum(tf.square(grads[k]))) as tfTypes.Scalar);
+      sumSq.dispose();
+      sumSq = next;
+    }
+    const norm = Math.sqrt(sumSq.dataSync()[0]);
+    sumSq.dispose();
     const clip = maxGradNorm > 0 && norm > maxGradNorm ? maxGradNorm / (norm + 1e-6) : 1;
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
-    tf.tidy(() => {
-      for (const k of names) {
-        const p = vars[k];
-        const g = clip === 1 ? grads[k] : tf.mul(grads[k], clip);
-        if (!this.m.has(k)) {
-          this.m.set(k, tf.variable(tf.zerosLike(p), false));
-          this.v.set(k, tf.variable(tf.zerosLike(p), false));
-        }
-        const m = this.m.get(k)!;
-        const v = this.v.get(k)!;
-        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
-        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
-        let update = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), eps));
-        if (weightDecay > 0) update = tf.add(update, tf.mul(p, weightDecay));
-        p.assign(tf.sub(p, tf.mul(update, lr)));
-      }
-    });
+    const alpha = (lr * Math.sqrt(bc2)) / bc1;
+    const epsHat = eps * Math.sqrt(bc2);
+    for (const k of names) {
+      const p = vars[k];
+      this.initState(k, p);
+      const m = this.m.get(k)!;
+      const v = this.v.get(k)!;
+      const g = grads[k];
+      // One tidy per line so that at most a few parameter-sized temporaries live at once (GPT-2
+      // 124M's embedding is 154 MB; all of an update's temporaries at once would not fit in wasm).
+      // The assign is inside the tidy: the variable takes the data, the tidy frees the tensor.
+      tf.tidy(() => m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, (1 - beta1) * clip))));
+      tf.tidy(() => v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), (1 - beta2) * clip * clip))));
+      g.dispose(); // done with it: frees room for the next parameter's temporaries
+      const step = tf.tidy(() => tf.mul(tf.div(m, tf.add(tf.sqrt(v), epsHat)), alpha));
+      tf.tidy(() => p.assign(weightDecay > 0 ? tf.sub(tf.mul(p, 1 - lr * weightDecay), step) : tf.sub(p, step)));
+      step.dispose();
+    }
     return norm;
+  }
+
+  private initState(k: string, p: Variable): void {
+    if (this.m.has(k)) return;
+    // In a tidy: a variable shares its initial tensor's data, which must not stay referenced.
+    this.m.set(k, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+    this.v.set(k, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
   }
 
   /** State for checkpoints: step and the moment tensors by name. */
