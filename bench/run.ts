@@ -89,7 +89,8 @@ function trainStep(cfg: GPT2Config, B: number, T: number, steps: number) {
   opt.dispose();
   tf.dispose(Object.values(vars));
   // The first two steps create XNNPACK operators and Adam's moments: not counted.
-  const mean = (xs: number[]) => xs.slice(Math.min(2, xs.length - 1)).reduce((a, b) => a + b, 0) / (xs.length - Math.min(2, xs.length - 1)) / 1000;
+  const skip = Math.min(2, steps - 1);
+  const mean = (xs: number[]) => xs.slice(skip).reduce((a, b) => a + b, 0) / (steps - skip) / 1000;
   const s = mean(times);
   const tokens = B * T;
   return { B, T, steps, seconds_per_step: s, adam_seconds_per_step: mean(adamTimes), tokens_per_second: tokens / s, gflops: (trainFlopsPerToken(cfg, T) * tokens) / s / 1e9, tensors, rss };

@@ -10,14 +10,7 @@
  * the gradients against PyTorch's.
  */
 import { tf, Tensor, Tensor1D, Tensor2D } from '../backend/tf';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const customGrad = tf.customGrad as (f: any) => any;
-
-/** Σ over rows of x [N, k] → [k], as 1ᵀ·x: a column reduction is slow on wasm, a rank-2 matmul is not. */
-function columnSum(x: Tensor2D): Tensor1D {
-  return tf.matMul(tf.ones([1, x.shape[0]]) as Tensor2D, x).reshape([x.shape[1]]) as Tensor1D;
-}
+import { columnSum, customGrad } from './ops';
 
 /**
  * y = (x − μ)/σ · g + b over the last axis, σ = √(var + ε) (biased variance, as torch).

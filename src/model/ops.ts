@@ -22,7 +22,12 @@ const T3 = (x: Tensor3D) => tf.transpose(x, [0, 2, 1]) as Tensor3D;
 
 // tfjs types customGrad's inputs loosely (tensors and the save function share one union).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const customGrad = tf.customGrad as (f: any) => any;
+export const customGrad = tf.customGrad as (f: any) => any;
+
+/** Σ over rows of x [N, k] → [k], as 1ᵀ·x: a column reduction is slow on wasm, a rank-2 matmul is not. */
+export function columnSum(x: Tensor2D): Tensor1D {
+  return tf.tidy(() => tf.matMul(tf.ones([1, x.shape[0]]) as Tensor2D, x).reshape([x.shape[1]]) as Tensor1D);
+}
 
 /**
  * a·bᵀ for a: [M, K], b: [N, K] → [M, N], on the fast kernel. Either b is transposed (N·K
@@ -71,10 +76,7 @@ export const tiedHead = customGrad((h: Tensor, emb: Tensor, save: (t: Tensor[]) 
   };
 }) as (h: Tensor2D, emb: Tensor2D) => Tensor2D;
 
-/**
- * y = x·W + b (Hugging Face Conv1D layout: W is [in, out]). The bias gradient Σₙ dyₙ is computed
- * as the product 1ᵀ·dy: a column reduction is slow on wasm, a rank-2 matmul is not.
- */
+/** y = x·W + b (Hugging Face Conv1D layout: W is [in, out]); the bias gradient Σₙ dyₙ is a columnSum. */
 export const linearBias = customGrad((x: Tensor, w: Tensor, b: Tensor, save: (t: Tensor[]) => void) => {
   save([x, w]);
   return {
@@ -82,8 +84,7 @@ export const linearBias = customGrad((x: Tensor, w: Tensor, b: Tensor, save: (t:
     gradFunc: (dy: Tensor, saved: Tensor[]) => {
       const [xs, ws] = saved as Tensor2D[];
       const d = dy as Tensor2D;
-      const db = tf.tidy(() => tf.matMul(tf.ones([1, d.shape[0]]) as Tensor2D, d).reshape([d.shape[1]]));
-      return [mulBT(d, ws), mulAT(xs, d), db];
+      return [mulBT(d, ws), mulAT(xs, d), columnSum(d)];
     },
   };
 }) as (x: Tensor2D, w: Tensor2D, b: Tensor1D) => Tensor2D;
