@@ -8,6 +8,7 @@
  * each one above it was skipped.
  */
 import { tf } from './tf';
+import { registerWasmKernels } from './wasm-kernels';
 
 export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -64,6 +65,7 @@ async function tryBackend(name: BackendName): Promise<string> {
     case 'wasm':
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       require('@tensorflow/tfjs-backend-wasm');
+      registerWasmKernels();
       if (!(await tf.setBackend('wasm'))) throw new Error('tfjs could not initialise it');
       return 'wasm';
     case 'cpu':

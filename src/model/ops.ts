@@ -6,6 +6,8 @@
  * transposed forms. And wasm has no UnsortedSegmentSum kernel, which `gather`'s gradient needs.
  * So every matmul here has a custom gradient that materialises the transpose explicitly (a cheap
  * memory copy) and multiplies non-transposed operands; the embedding gradient is a scatter-add.
+ * Batched products (attention) are the exception: on wasm they run on this project's SIMD kernel
+ * (src/backend/wasm-kernels), which reads transposed operands in place.
  * The results are the same products in the same precision on every backend; only the kernels
  * chosen differ.
  *
@@ -16,6 +18,7 @@
  */
 import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D } from '../backend/tf';
 import { hasKernel } from '../backend';
+import { FAST_BATCH_MATMUL, fastBatchMatMulOp } from '../backend/wasm-kernels';
 
 const T2 = (x: Tensor2D) => tf.transpose(x) as Tensor2D;
 const T3 = (x: Tensor3D) => tf.transpose(x, [0, 2, 1]) as Tensor3D;
@@ -93,14 +96,24 @@ export function linear(x: Tensor2D, w: Tensor2D, b?: Tensor1D): Tensor2D {
   return b ? linearBias(x, w, b) : matmul(x, w);
 }
 
-/** Batched y = a·b, a: [N, M, K], b: [N, K, P] → [N, M, P], gradients without transposed matmuls. */
+/**
+ * Batched op(a)·op(b) for rank-3 tensors. On wasm this is the project's SIMD kernel, which reads
+ * transposed operands in place (tfjs's own batched kernel there is scalar code at ~2 GFLOP/s);
+ * elsewhere the transposes are materialised and the backend multiplies untransposed operands.
+ */
+function batchMatMul(a: Tensor3D, b: Tensor3D, transposeA = false, transposeB = false): Tensor3D {
+  if (hasKernel(FAST_BATCH_MATMUL)) return fastBatchMatMulOp(a, b, transposeA, transposeB) as Tensor3D;
+  return tf.tidy(() => tf.matMul(transposeA ? T3(a) : a, transposeB ? T3(b) : b));
+}
+
+/** Batched y = a·b, a: [N, M, K], b: [N, K, P] → [N, M, P]; da = dy·bᵀ, db = aᵀ·dy. */
 export const bmm = customGrad((a: Tensor, b: Tensor, save: (t: Tensor[]) => void) => {
   save([a, b]);
   return {
-    value: tf.matMul(a as Tensor3D, b as Tensor3D),
+    value: batchMatMul(a as Tensor3D, b as Tensor3D),
     gradFunc: (dy: Tensor, saved: Tensor[]) => {
       const [as, bs] = saved as Tensor3D[];
-      return tf.tidy(() => [tf.matMul(dy as Tensor3D, T3(bs)), tf.matMul(T3(as), dy as Tensor3D)]);
+      return [batchMatMul(dy as Tensor3D, bs, false, true), batchMatMul(as, dy as Tensor3D, true, false)];
     },
   };
 }) as (a: Tensor3D, b: Tensor3D) => Tensor3D;

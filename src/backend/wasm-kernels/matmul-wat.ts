@@ -1,0 +1,170 @@
+/**
+ * WebAssembly text of a batched matmul kernel with 128-bit SIMD, for the tfjs wasm backend.
+ *
+ * Why: tfjs-backend-wasm sends only rank-2, untransposed products to XNNPACK; a batched product
+ * (attention's Q·Kᵀ and P·V, over batch × heads) runs a scalar loop at ~2–3 GFLOP/s. This kernel
+ * works directly on the tensors in the backend's own memory (it imports that memory), so no data
+ * is copied in or out.
+ *
+ *   bmm(a, b, c, batch, M, K, N, aStride, bStride, transA, transB, scratch)
+ *     c[i] = op(a[i]) · op(b[i]) for i < batch, op = transpose when the flag is set;
+ *     a[i] starts at a + i·aStride bytes (0 broadcasts one matrix), likewise b; c is dense.
+ *
+ * Layout of the work: C is cut into tiles of 4 rows × 8 columns (8 f32x4 accumulators), and each
+ * tile is one pass over k: two 4-wide loads of B's row k, and for each of the 4 rows one splat of
+ * A[r, k] multiplied into both. A is read through two strides (row, k), so a transposed A costs
+ * nothing; a transposed B is first copied into [K, N] order in `scratch` (K·N floats, small next
+ * to the M·N·K product). Edges: 4-wide and single columns, then single rows. Each output is
+ * summed over k in order 0..K−1, like the naive triple loop.
+ *
+ * The text is generated (the tiles are unrolled); scripts/build-wasm-kernels.js assembles it into
+ * matmul-wasm.ts, and test/wasm-kernels.test.ts checks that the committed bytes are this text.
+ */
+
+const MR = 4; // rows per tile
+const NV = 2; // f32x4 vectors per tile row (8 columns)
+
+/** One tile of `mr` rows × `nv` vectors (or one scalar column when nv = 0) at (i, j). */
+function tile(mr: number, nv: number): string {
+  const scalar = nv === 0;
+  const accs: string[] = [];
+  for (let r = 0; r < mr; r++) for (let v = 0; v < Math.max(nv, 1); v++) accs.push(`$acc${r}_${v}`);
+  const zero = scalar ? '(f32.const 0)' : '(v128.const i32x4 0 0 0 0)';
+  const lines: string[] = [];
+  lines.push(`;; tile ${mr}×${scalar ? '1' : 4 * nv}`);
+  for (const a of accs) lines.push(`(local.set ${a}${scalar ? 'f' : ''} ${zero})`);
+  // Row pointers into A at k = 0, and the column pointer into B.
+  lines.push('(local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $sAi))))');
+  for (let r = 1; r < mr; r++) lines.push(`(local.set $pa${r} (i32.add (local.get $pa${r - 1}) (local.get $sAi)))`);
+  lines.push('(local.set $pb (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))');
+  lines.push('(local.set $kk (local.get $K))');
+  lines.push('(block $kdone (loop $kloop');
+  lines.push('  (br_if $kdone (i32.eqz (local.get $kk)))');
+  if (scalar) {
+    lines.push('  (local.set $bs (f32.load (local.get $pb)))');
+    for (let r = 0; r < mr; r++) {
+      lines.push(`  (local.set $acc${r}_0f (f32.add (local.get $acc${r}_0f) (f32.mul (f32.load (local.get $pa${r})) (local.get $bs))))`);
+    }
+  } else {
+    for (let v = 0; v < nv; v++) lines.push(`  (local.set $b${v} (v128.load offset=${16 * v} (local.get $pb)))`);
+    for (let r = 0; r < mr; r++) {
+      lines.push(`  (local.set $x (f32x4.splat (f32.load (local.get $pa${r}))))`);
+      for (let v = 0; v < nv; v++) {
+        lines.push(`  (local.set $acc${r}_${v} (f32x4.add (local.get $acc${r}_${v}) (f32x4.mul (local.get $x) (local.get $b${v}))))`);
+      }
+    }
+  }
+  for (let r = 0; r < mr; r++) lines.push(`  (local.set $pa${r} (i32.add (local.get $pa${r}) (local.get $sAk)))`);
+  lines.push('  (local.set $pb (i32.add (local.get $pb) (local.get $N4)))');
+  lines.push('  (local.set $kk (i32.sub (local.get $kk) (i32.const 1)))');
+  lines.push('  (br $kloop)))');
+  // Store: C[i + r, j ..] at c + ((i + r)·N + j)·4.
+  lines.push('(local.set $pc (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $N)) (local.get $j)) (i32.const 2))))');
+  for (let r = 0; r < mr; r++) {
+    if (r > 0) lines.push('(local.set $pc (i32.add (local.get $pc) (local.get $N4)))');
+    if (scalar) lines.push(`(f32.store (local.get $pc) (local.get $acc${r}_0f))`);
+    else for (let v = 0; v < nv; v++) lines.push(`(v128.store offset=${16 * v} (local.get $pc) (local.get $acc${r}_${v}))`);
+  }
+  return lines.join('\n');
+}
+
+/** All columns of the rows i .. i+mr−1: 8-wide tiles, then one 4-wide tile, then single columns. */
+function rowBlock(mr: number): string {
+  return `
+(local.set $j (i32.const 0))
+(block $c8done (loop $c8
+  (br_if $c8done (i32.gt_u (i32.add (local.get $j) (i32.const ${4 * NV})) (local.get $N)))
+  ${tile(mr, NV)}
+  (local.set $j (i32.add (local.get $j) (i32.const ${4 * NV})))
+  (br $c8)))
+(if (i32.le_u (i32.add (local.get $j) (i32.const 4)) (local.get $N)) (then
+  ${tile(mr, 1)}
+  (local.set $j (i32.add (local.get $j) (i32.const 4)))))
+(block $c1done (loop $c1
+  (br_if $c1done (i32.ge_u (local.get $j) (local.get $N)))
+  ${tile(mr, 0)}
+  (local.set $j (i32.add (local.get $j) (i32.const 1)))
+  (br $c1)))`;
+}
+
+function locals(): string {
+  const v: string[] = ['$x'];
+  for (let k = 0; k < NV; k++) v.push(`$b${k}`);
+  const f: string[] = ['$bs'];
+  for (let r = 0; r < MR; r++) {
+    for (let k = 0; k < NV; k++) v.push(`$acc${r}_${k}`);
+    f.push(`$acc${r}_0f`);
+  }
+  const i: string[] = ['$i', '$j', '$kk', '$pb', '$pc', '$N4'];
+  for (let r = 0; r < MR; r++) i.push(`$pa${r}`);
+  return [...v.map((n) => `(local ${n} v128)`), ...f.map((n) => `(local ${n} f32)`), ...i.map((n) => `(local ${n} i32)`)].join(' ');
+}
+
+export function matmulWat(): string {
+  return `(module
+(import "env" "memory" (memory 1))
+
+;; C[M, N] = A · B with A read as A[i, k] at a + i·sAi + k·sAk (bytes), B dense [K, N], C dense.
+(func $gemm (param $a i32) (param $b i32) (param $c i32) (param $M i32) (param $K i32) (param $N i32)
+            (param $sAi i32) (param $sAk i32)
+  ${locals()}
+  (local.set $N4 (i32.shl (local.get $N) (i32.const 2)))
+  (local.set $i (i32.const 0))
+  (block $r4done (loop $r4
+    (br_if $r4done (i32.gt_u (i32.add (local.get $i) (i32.const ${MR})) (local.get $M)))
+    ${rowBlock(MR)}
+    (local.set $i (i32.add (local.get $i) (i32.const ${MR})))
+    (br $r4)))
+  (block $r1done (loop $r1
+    (br_if $r1done (i32.ge_u (local.get $i) (local.get $M)))
+    ${rowBlock(1)}
+    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    (br $r1))))
+
+;; dst[C, R] = transpose of src[R, C].
+(func $transpose (param $src i32) (param $dst i32) (param $R i32) (param $C i32)
+  (local $r i32) (local $c i32) (local $ps i32)
+  (local.set $ps (local.get $src))
+  (local.set $r (i32.const 0))
+  (block $rdone (loop $rl
+    (br_if $rdone (i32.ge_u (local.get $r) (local.get $R)))
+    (local.set $c (i32.const 0))
+    (block $cdone (loop $cl
+      (br_if $cdone (i32.ge_u (local.get $c) (local.get $C)))
+      (f32.store
+        (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $R)) (local.get $r)) (i32.const 2)))
+        (f32.load (local.get $ps)))
+      (local.set $ps (i32.add (local.get $ps) (i32.const 4)))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $cl)))
+    (local.set $r (i32.add (local.get $r) (i32.const 1)))
+    (br $rl))))
+
+(func (export "bmm") (param $a i32) (param $b i32) (param $c i32) (param $batch i32)
+      (param $M i32) (param $K i32) (param $N i32) (param $aStride i32) (param $bStride i32)
+      (param $transA i32) (param $transB i32) (param $scratch i32)
+  (local $n i32) (local $sAi i32) (local $sAk i32) (local $pb i32) (local $cStride i32)
+  ;; A is [M, K] (row stride K) or, transposed, stored [K, M] (k stride M).
+  (if (local.get $transA)
+    (then (local.set $sAi (i32.const 4)) (local.set $sAk (i32.shl (local.get $M) (i32.const 2))))
+    (else (local.set $sAi (i32.shl (local.get $K) (i32.const 2))) (local.set $sAk (i32.const 4))))
+  (local.set $cStride (i32.shl (i32.mul (local.get $M) (local.get $N)) (i32.const 2)))
+  (local.set $n (i32.const 0))
+  (block $done (loop $bl
+    (br_if $done (i32.ge_u (local.get $n) (local.get $batch)))
+    (local.set $pb (local.get $b))
+    ;; A transposed B is stored [N, K]: copy it to [K, N] once per distinct matrix.
+    (if (local.get $transB) (then
+      (if (i32.or (i32.eqz (local.get $n)) (i32.ne (local.get $bStride) (i32.const 0))) (then
+        (call $transpose (local.get $b) (local.get $scratch) (local.get $N) (local.get $K))))
+      (local.set $pb (local.get $scratch))))
+    (call $gemm (local.get $a) (local.get $pb) (local.get $c) (local.get $M) (local.get $K) (local.get $N)
+                (local.get $sAi) (local.get $sAk))
+    (local.set $a (i32.add (local.get $a) (local.get $aStride)))
+    (local.set $b (i32.add (local.get $b) (local.get $bStride)))
+    (local.set $c (i32.add (local.get $c) (local.get $cStride)))
+    (local.set $n (i32.add (local.get $n) (i32.const 1)))
+    (br $bl))))
+)
+`;
+}
