@@ -2,15 +2,17 @@
  * The project's own wasm kernels (src/backend/wasm-kernels): the committed bytes are the assembly
  * of the committed text, and every kernel's output equals a float64 reference computed in JS on
  * shapes that hit every edge of the tiling (rows not a multiple of 4, columns not a multiple of 8
- * or 4, K = 1, broadcast batches, both transposes).
+ * or 4, K = 1, broadcast batches, both transposes), and Transpose / Slice / SplitV, which the
+ * strided-copy kernel replaces for 4-byte dtypes, equal an index-by-index JS reference (ranks 0–6,
+ * including shapes that do not fold to rank 5 and dtypes that go to tfjs's own kernels).
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { selectBackend } from '../src/backend';
-import { tf, Tensor3D } from '../src/backend/tf';
+import { tf, Tensor, Tensor3D } from '../src/backend/tf';
 import { FAST_BATCH_MATMUL, fastBatchMatMulOp } from '../src/backend/wasm-kernels';
-import { MATMUL_WASM_BASE64 } from '../src/backend/wasm-kernels/matmul-wasm';
-import { assembleMatmulWasm } from '../src/backend/wasm-kernels/assemble';
+import { KERNELS_WASM_BASE64 } from '../src/backend/wasm-kernels/kernels-wasm';
+import { assembleKernelsWasm } from '../src/backend/wasm-kernels/assemble';
 import { Rng } from '../src/util/rng';
 
 function randn(shape: number[], seed: number): { t: Tensor3D; v: Float32Array } {
@@ -42,9 +44,9 @@ function reference(a: Float32Array, aShape: number[], b: Float32Array, bShape: n
 }
 
 describe('wasm kernels', () => {
-  it('the committed kernel bytes are the assembly of matmul-wat.ts', async () => {
-    const bytes = await assembleMatmulWasm();
-    assert.equal(Buffer.from(MATMUL_WASM_BASE64, 'base64').toString('hex'), Buffer.from(bytes).toString('hex'), 'run `npm run build:wasm-kernels`');
+  it('the committed kernel bytes are the assembly of kernels-wat.ts', async () => {
+    const bytes = await assembleKernelsWasm();
+    assert.equal(Buffer.from(KERNELS_WASM_BASE64, 'base64').toString('hex'), Buffer.from(bytes).toString('hex'), 'run `npm run build:wasm-kernels`');
   });
 
   describe(`${FAST_BATCH_MATMUL} on wasm`, () => {
@@ -90,4 +92,114 @@ describe('wasm kernels', () => {
       tf.dispose([a, b]);
     });
   });
+});
+
+/** Row-major strides of a shape. */
+function strides(shape: number[]): number[] {
+  const st = new Array<number>(shape.length);
+  for (let i = shape.length - 1, s = 1; i >= 0; i--) {
+    st[i] = s;
+    s *= shape[i];
+  }
+  return st;
+}
+
+/** Every multi-index of a shape, in row-major order. */
+function* indices(shape: number[]): Generator<number[]> {
+  const n = shape.reduce((a, b) => a * b, 1);
+  for (let f = 0; f < n; f++) {
+    const idx: number[] = [];
+    let r = f;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      idx[d] = r % shape[d];
+      r = Math.floor(r / shape[d]);
+    }
+    yield idx;
+  }
+}
+
+const iota = (n: number) => Array.from({ length: n }, (_, i) => i * 3 - 7);
+
+describe('Transpose, Slice and SplitV on wasm (strided-copy kernel) equal a JS reference', () => {
+  before(async () => {
+    await selectBackend('wasm');
+  });
+
+  const transposes: [number[], number[]][] = [
+    [[], []],
+    [[5], [0]],
+    [[7, 9], [1, 0]],
+    [[1024, 3], [1, 0]],
+    [[2, 3, 4], [0, 2, 1]],
+    [[16, 5, 4, 3], [0, 2, 1, 3]],
+    [[2, 5, 3, 4, 3], [2, 0, 3, 1, 4]],
+    [[2, 3, 2, 3, 2, 3], [5, 4, 3, 2, 1, 0]], // does not fold to rank 5: tfjs's kernel
+    [[3, 1, 4], [2, 1, 0]],
+    [[2, 0, 3], [2, 0, 1]],
+  ];
+  for (const [shape, perm] of transposes) {
+    for (const dtype of ['float32', 'int32', 'bool'] as const) {
+      it(`transpose ${dtype}[${shape}] by [${perm}]`, () => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const vals = iota(n).map((v) => (dtype === 'bool' ? Number(v % 2 === 0) : v));
+        const x = tf.tensor(vals, shape, dtype);
+        const y = tf.transpose(x, perm);
+        const outShape = perm.map((p) => shape[p]);
+        assert.deepEqual(y.shape, outShape);
+        assert.equal(y.dtype, dtype);
+        const xs = strides(shape);
+        const want = [...indices(outShape)].map((idx) => vals[idx.reduce((a, i, d) => a + i * xs[perm[d]], 0)]);
+        assert.deepEqual(Array.from(y.dataSync()), want);
+        tf.dispose([x, y]);
+      });
+    }
+  }
+
+  const slices: [number[], number[], number[]][] = [
+    [[10], [3], [4]],
+    [[6, 8], [1, 2], [3, 5]],
+    [[6, 8], [2, 0], [3, 8]], // contiguous rows
+    [[4, 5, 6], [1, 0, 2], [2, -1, 3]],
+    [[3, 4, 5, 6, 2], [1, 1, 0, 2, 1], [2, 2, 5, 3, 1]],
+    [[2, 3, 2, 3, 2, 3], [1, 1, 0, 1, 0, 1], [1, 2, 2, 2, 2, 2]], // rank 6 that folds (leading 1)
+    [[2, 3, 2, 3, 2, 3], [0, 1, 1, 1, 0, 1], [2, 2, 1, 2, 2, 2]], // rank 6 that does not
+    [[5, 4], [2, 1], [0, 3]],
+  ];
+  for (const [shape, begin, size] of slices) {
+    for (const dtype of ['float32', 'int32', 'bool'] as const) {
+      it(`slice ${dtype}[${shape}] at [${begin}] size [${size}]`, () => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const vals = iota(n).map((v) => (dtype === 'bool' ? Number(v % 2 === 0) : v));
+        const x = tf.tensor(vals, shape, dtype);
+        const y = tf.slice(x, begin, size);
+        const outShape = size.map((s, d) => (s === -1 ? shape[d] - begin[d] : s));
+        assert.deepEqual(y.shape, outShape);
+        const xs = strides(shape);
+        const want = [...indices(outShape)].map((idx) => vals[idx.reduce((a, i, d) => a + (i + begin[d]) * xs[d], 0)]);
+        assert.deepEqual(Array.from(y.dataSync()), want);
+        tf.dispose([x, y]);
+      });
+    }
+  }
+
+  for (const [shape, splits, axis] of [[[1024, 384], 3, 1], [[4, 6, 5], [1, 3, 2], 1], [[3, 4, 5], [2, 1, 2], -1], [[6, 2], 2, 0]] as [number[], number | number[], number][]) {
+    it(`split [${shape}] into ${JSON.stringify(splits)} along ${axis}`, () => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const vals = iota(n);
+      const x = tf.tensor(vals, shape);
+      const parts = tf.split(x, splits, axis);
+      const ax = axis < 0 ? shape.length + axis : axis;
+      const sizes = typeof splits === 'number' ? Array(splits).fill(shape[ax] / splits) : splits;
+      const xs = strides(shape);
+      let offset = 0;
+      parts.forEach((part: Tensor, k: number) => {
+        const outShape = shape.map((d, i) => (i === ax ? sizes[k] : d));
+        assert.deepEqual(part.shape, outShape);
+        const want = [...indices(outShape)].map((idx) => vals[idx.reduce((a, i, d) => a + (i + (d === ax ? offset : 0)) * xs[d], 0)]);
+        assert.deepEqual(Array.from(part.dataSync()), want, `piece ${k}`);
+        offset += sizes[k];
+      });
+      tf.dispose([x, ...parts]);
+    });
+  }
 });

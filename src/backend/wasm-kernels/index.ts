@@ -2,14 +2,20 @@
  * Kernels this project adds to the tfjs wasm backend. They run inside the backend's own
  * WebAssembly memory (the module imports it), so a kernel call copies nothing in or out.
  *
- * FAST_BATCH_MATMUL: batched a·b with optional transposes (see matmul-wat.ts). tfjs-backend-wasm
+ * FAST_BATCH_MATMUL: batched a·b with optional transposes (see kernels-wat.ts). tfjs-backend-wasm
  * runs batched products with a scalar loop at ~2 GFLOP/s; this kernel reaches 15–33 GFLOP/s on
  * attention's shapes (measured by bench/run.ts). Rank-2 products stay on tfjs's XNNPACK path,
  * which is as fast or faster there.
+ *
+ * Transpose, Slice and SplitV are replaced for 4-byte dtypes by one strided-copy kernel. tfjs's
+ * wasm Slice copies the *whole* input to the JS heap before taking its part (SplitV does that once
+ * per piece), and its Transpose runs at ~0.1 G elements/s (a rank-5 one at a hundredth of that).
+ * Other dtypes, and shapes that do not fold to rank 5, go to tfjs's own kernels.
  */
 import type { KernelFunc, NamedAttrMap, NamedTensorMap } from '@tensorflow/tfjs';
 import { tf, Tensor } from '../tf';
-import { MATMUL_WASM_BASE64 } from './matmul-wasm';
+import type { TensorInfo } from '@tensorflow/tfjs';
+import { KERNELS_WASM_BASE64 } from './kernels-wasm';
 
 export const FAST_BATCH_MATMUL = 'RlhfBatchMatMul';
 
@@ -19,18 +25,24 @@ interface WasmBackendLike {
   makeOutput: (shape: number[], dtype: string) => { dataId: object; shape: number[]; dtype: string };
 }
 
+type StridedCopy = (src: number, dst: number, n0: number, n1: number, n2: number, n3: number, n4: number, s0: number, s1: number, s2: number, s3: number, s4: number) => void;
 type Bmm = (a: number, b: number, c: number, batch: number, M: number, K: number, N: number, aStride: number, bStride: number, transA: number, transB: number, scratch: number) => void;
 
-let instance: { memory: WebAssembly.Memory; bmm: Bmm } | undefined;
+interface Kernels {
+  memory: WebAssembly.Memory;
+  bmm: Bmm;
+  stridedCopy: StridedCopy;
+}
+let instance: Kernels | undefined;
 
-function kernelFor(backend: WasmBackendLike): Bmm {
+function kernelsFor(backend: WasmBackendLike): Kernels {
   const memory = backend.wasm.asm.memory;
   if (instance?.memory !== memory) {
-    const module = new WebAssembly.Module(Buffer.from(MATMUL_WASM_BASE64, 'base64'));
+    const module = new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
     const inst = new WebAssembly.Instance(module, { env: { memory } });
-    instance = { memory, bmm: inst.exports.bmm as Bmm };
+    instance = { memory, bmm: inst.exports.bmm as Bmm, stridedCopy: inst.exports.strided_copy as StridedCopy };
   }
-  return instance.bmm;
+  return instance;
 }
 
 interface TensorInfoLike {
@@ -59,20 +71,132 @@ function fastBatchMatMul(args: { inputs: { a: TensorInfoLike; b: TensorInfoLike 
   const off = (t: TensorInfoLike) => backend.dataIdMap.get(t.dataId).memoryOffset;
   const scratch = transposeB ? backend.wasm._malloc(K * N * 4) : 0;
   try {
-    kernelFor(backend)(off(a), off(b), off(out), batch, M, K, N, Ba === 1 ? 0 : M * K * 4, Bb === 1 ? 0 : K * N * 4, transposeA ? 1 : 0, transposeB ? 1 : 0, scratch);
+    kernelsFor(backend).bmm(off(a), off(b), off(out), batch, M, K, N, Ba === 1 ? 0 : M * K * 4, Bb === 1 ? 0 : K * N * 4, transposeA ? 1 : 0, transposeB ? 1 : 0, scratch);
   } finally {
     if (scratch) backend.wasm._free(scratch);
   }
   return out;
 }
 
+const ELEMENT_BYTES = 4;
+const isWord = (dtype: string) => dtype === 'float32' || dtype === 'int32';
+
+function stridesOf(shape: number[]): number[] {
+  const st = new Array<number>(shape.length);
+  for (let i = shape.length - 1, s = 1; i >= 0; i--) {
+    st[i] = s;
+    s *= shape[i];
+  }
+  return st;
+}
+
+/**
+ * out (dense, shape `outShape`) ← x[offset + Σ iₖ·strides[k]] (element units). Dimensions of size 1
+ * are dropped and neighbours that are contiguous in x merged; false if more than 5 remain.
+ */
+function stridedCopy(backend: WasmBackendLike, x: TensorInfoLike, out: TensorInfoLike, outShape: number[], offset: number, strides: number[]): boolean {
+  const n: number[] = [];
+  const st: number[] = [];
+  for (let d = 0; d < outShape.length; d++) {
+    if (outShape[d] === 1) continue;
+    const last = n.length - 1;
+    if (last >= 0 && st[last] === strides[d] * outShape[d]) {
+      n[last] *= outShape[d];
+      st[last] = strides[d];
+    } else {
+      n.push(outShape[d]);
+      st.push(strides[d]);
+    }
+  }
+  if (n.length > 5) return false;
+  while (n.length < 5) {
+    n.unshift(1);
+    st.unshift(0);
+  }
+  const src = backend.dataIdMap.get(x.dataId).memoryOffset + offset * ELEMENT_BYTES;
+  const dst = backend.dataIdMap.get(out.dataId).memoryOffset;
+  kernelsFor(backend).stridedCopy(src, dst, n[0], n[1], n[2], n[3], n[4], ...(st.map((v) => v * ELEMENT_BYTES) as [number, number, number, number, number]));
+  return true;
+}
+
+type KernelArgs = { inputs: Record<string, TensorInfoLike>; backend: unknown; attrs: Record<string, unknown> };
+
+/** Transpose by strided copy; undefined → tfjs's kernel. */
+function fastTranspose({ inputs: { x }, backend, attrs }: KernelArgs): TensorInfoLike | undefined {
+  if (!isWord(x.dtype)) return undefined;
+  const perm = attrs.perm as number[];
+  const inStrides = stridesOf(x.shape);
+  const outShape = perm.map((p) => x.shape[p]);
+  const be = backend as WasmBackendLike;
+  const out = be.makeOutput(outShape, x.dtype);
+  if (outShape.includes(0)) return out;
+  if (!stridedCopy(be, x, out, outShape, 0, perm.map((p) => inStrides[p]))) {
+    (be as unknown as { disposeData: (id: object) => void }).disposeData(out.dataId);
+    return undefined;
+  }
+  return out;
+}
+
+/** One piece [begin, begin + size) of x, by strided copy. */
+function slicePiece(be: WasmBackendLike, x: TensorInfoLike, begin: number[], size: number[]): TensorInfoLike | undefined {
+  const inStrides = stridesOf(x.shape);
+  const out = be.makeOutput(size, x.dtype);
+  if (size.includes(0)) return out;
+  const offset = begin.reduce((acc, b, i) => acc + b * inStrides[i], 0);
+  if (!stridedCopy(be, x, out, size, offset, inStrides)) {
+    (be as unknown as { disposeData: (id: object) => void }).disposeData(out.dataId);
+    return undefined;
+  }
+  return out;
+}
+
+function fastSlice({ inputs: { x }, backend, attrs }: KernelArgs): TensorInfoLike | undefined {
+  if (!isWord(x.dtype)) return undefined;
+  const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as TensorInfo, attrs.begin as number[], attrs.size as number[]);
+  return slicePiece(backend as WasmBackendLike, x, begin, size);
+}
+
+function fastSplitV({ inputs: { x }, backend, attrs }: KernelArgs): TensorInfoLike[] | undefined {
+  if (!isWord(x.dtype) || x.shape.length > 5) return undefined;
+  const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(x as unknown as Tensor, attrs.numOrSizeSplits as number[], axis);
+  const begin = new Array<number>(x.shape.length).fill(0);
+  const pieces: TensorInfoLike[] = [];
+  for (const s of sizes) {
+    const size = [...x.shape];
+    size[axis] = s;
+    const piece = slicePiece(backend as WasmBackendLike, x, [...begin], size);
+    if (!piece) throw new Error('unreachable: a split of a rank ≤ 5 tensor folds to rank 5');
+    pieces.push(piece);
+    begin[axis] += s;
+  }
+  return pieces;
+}
+
+/** Put `fast` in front of tfjs's wasm kernel `name`; when it returns undefined, tfjs's kernel runs. */
+function override(name: string, fast: (args: KernelArgs) => TensorInfoLike | TensorInfoLike[] | undefined): void {
+  const original = tf.getKernel(name, 'wasm');
+  if (!original) return;
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({
+    ...original,
+    kernelFunc: ((args: KernelArgs) => fast(args) ?? original.kernelFunc(args as never)) as unknown as KernelFunc,
+  });
+}
+
 let registered = false;
 
-/** Register the kernels for the wasm backend (idempotent; harmless when wasm is never used). */
+/**
+ * Register the kernels for the wasm backend (once; harmless when wasm is never used). Called after
+ * tfjs-backend-wasm has registered its own kernels and before the backend is initialised.
+ */
 export function registerWasmKernels(): void {
-  if (registered || tf.getKernel(FAST_BATCH_MATMUL, 'wasm')) return;
+  if (registered) return;
   registered = true;
   tf.registerKernel({ kernelName: FAST_BATCH_MATMUL, backendName: 'wasm', kernelFunc: fastBatchMatMul as unknown as KernelFunc });
+  override('Transpose', fastTranspose);
+  override('Slice', fastSlice);
+  override('SplitV', fastSplitV);
 }
 
 /** Run the kernel (the caller checks that the active backend has it). */

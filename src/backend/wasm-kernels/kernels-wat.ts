@@ -18,7 +18,7 @@
  * summed over k in order 0..K−1, like the naive triple loop.
  *
  * The text is generated (the tiles are unrolled); scripts/build-wasm-kernels.js assembles it into
- * matmul-wasm.ts, and test/wasm-kernels.test.ts checks that the committed bytes are this text.
+ * kernels-wasm.ts, and test/wasm-kernels.test.ts checks that the committed bytes are this text.
  */
 
 const MR = 4; // rows per tile
@@ -100,7 +100,7 @@ function locals(): string {
   return [...v.map((n) => `(local ${n} v128)`), ...f.map((n) => `(local ${n} f32)`), ...i.map((n) => `(local ${n} i32)`)].join(' ');
 }
 
-export function matmulWat(): string {
+export function kernelsWat(): string {
   return `(module
 (import "env" "memory" (memory 1))
 
@@ -139,6 +139,49 @@ export function matmulWat(): string {
       (br $cl)))
     (local.set $r (i32.add (local.get $r) (i32.const 1)))
     (br $rl))))
+
+;; Strided gather into a dense output, rank 5 (callers pad with leading 1s): for every index
+;; (i0..i4) in n0×…×n4, dst[next] = src[i0·s0 + … + i4·s4] (strides in bytes, 4-byte elements).
+;; One kernel for transpose and slice. A contiguous innermost run (s4 = 4) is one memory.copy.
+(func (export "strided_copy") (param $src i32) (param $dst i32)
+      (param $n0 i32) (param $n1 i32) (param $n2 i32) (param $n3 i32) (param $n4 i32)
+      (param $s0 i32) (param $s1 i32) (param $s2 i32) (param $s3 i32) (param $s4 i32)
+  (local $i0 i32) (local $i1 i32) (local $i2 i32) (local $i3 i32) (local $i4 i32)
+  (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $p i32) (local $run i32)
+  (local.set $run (i32.shl (local.get $n4) (i32.const 2)))
+  (local.set $p0 (local.get $src))
+  (local.set $i0 (local.get $n0))
+  (block $d0 (loop $l0 (br_if $d0 (i32.eqz (local.get $i0)))
+    (local.set $p1 (local.get $p0)) (local.set $i1 (local.get $n1))
+    (block $d1 (loop $l1 (br_if $d1 (i32.eqz (local.get $i1)))
+      (local.set $p2 (local.get $p1)) (local.set $i2 (local.get $n2))
+      (block $d2 (loop $l2 (br_if $d2 (i32.eqz (local.get $i2)))
+        (local.set $p3 (local.get $p2)) (local.set $i3 (local.get $n3))
+        (block $d3 (loop $l3 (br_if $d3 (i32.eqz (local.get $i3)))
+          (if (i32.eq (local.get $s4) (i32.const 4))
+            (then
+              (memory.copy (local.get $dst) (local.get $p3) (local.get $run))
+              (local.set $dst (i32.add (local.get $dst) (local.get $run))))
+            (else
+              (local.set $p (local.get $p3)) (local.set $i4 (local.get $n4))
+              (block $d4 (loop $l4 (br_if $d4 (i32.eqz (local.get $i4)))
+                (i32.store (local.get $dst) (i32.load (local.get $p)))
+                (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+                (local.set $p (i32.add (local.get $p) (local.get $s4)))
+                (local.set $i4 (i32.sub (local.get $i4) (i32.const 1)))
+                (br $l4)))))
+          (local.set $p3 (i32.add (local.get $p3) (local.get $s3)))
+          (local.set $i3 (i32.sub (local.get $i3) (i32.const 1)))
+          (br $l3)))
+        (local.set $p2 (i32.add (local.get $p2) (local.get $s2)))
+        (local.set $i2 (i32.sub (local.get $i2) (i32.const 1)))
+        (br $l2)))
+      (local.set $p1 (i32.add (local.get $p1) (local.get $s1)))
+      (local.set $i1 (i32.sub (local.get $i1) (i32.const 1)))
+      (br $l1)))
+    (local.set $p0 (i32.add (local.get $p0) (local.get $s0)))
+    (local.set $i0 (i32.sub (local.get $i0) (i32.const 1)))
+    (br $l0))))
 
 (func (export "bmm") (param $a i32) (param $b i32) (param $c i32) (param $batch i32)
       (param $M i32) (param $K i32) (param $N i32) (param $aStride i32) (param $bStride i32)
