@@ -8,7 +8,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { selectBackend } from '../src/backend';
 import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D } from '../src/backend/tf';
-import { bmm, embedding, linear, tiedHead } from '../src/model/ops';
+import { bmm, bmmBT, embedding, linear, tiedHead } from '../src/model/ops';
 import { geluNew, layerNorm, targetLogProbs } from '../src/model/fused';
 import { Rng } from '../src/util/rng';
 
@@ -65,6 +65,12 @@ for (const backend of ['wasm', 'cpu'] as const) {
     it('batched matmul', () => {
       const a = randn([6, 5, 4], 6), b = randn([6, 4, 7], 7);
       assertClose(compare((ai, bi) => bmm(ai as Tensor3D, bi as Tensor3D), (ai, bi) => tf.matMul(ai as Tensor3D, bi as Tensor3D), [a, b]), 1e-4, 'bmm');
+      tf.dispose([a, b]);
+    });
+
+    it('batched matmul with the right operand transposed (attention scores)', () => {
+      const a = randn([6, 5, 4], 6), b = randn([6, 9, 4], 7);
+      assertClose(compare((ai, bi) => bmmBT(ai as Tensor3D, bi as Tensor3D), (ai, bi) => tf.matMul(ai as Tensor3D, bi as Tensor3D, false, true), [a, b]), 1e-4, 'bmmBT');
       tf.dispose([a, b]);
     });
 

@@ -55,7 +55,7 @@ describe('wasm kernels', () => {
     });
 
     // [batchA, batchB, M, K, N]: tiles of 4×8, 4×4, 4×1 and the single-row tail, K = 1 and K = 0,
-    // one row (a decode step), and batch broadcasting on either side.
+    // one to three rows (a decode step; with Bᵀ these are dot products), batch broadcasting.
     const shapes = [
       [3, 3, 5, 7, 9],
       [2, 2, 8, 16, 16],
@@ -65,6 +65,9 @@ describe('wasm kernels', () => {
       [4, 4, 1, 33, 70],
       [1, 3, 6, 5, 10],
       [3, 1, 6, 5, 10],
+      [1, 3, 2, 7, 9], // fewer rows than a tile: with Bᵀ, the dot-product path
+      [3, 1, 3, 9, 6],
+      [2, 2, 1, 64, 214],
     ];
     for (const [Ba, Bb, M, K, N] of shapes) {
       for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {

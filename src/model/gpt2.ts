@@ -10,7 +10,7 @@
  */
 import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D } from '../backend/tf';
 import { GPT2Config } from './config';
-import { bmm, embedding, linear, matmul, tiedHead } from './ops';
+import { bmm, bmmBT, embedding, linear, matmul, tiedHead } from './ops';
 import { geluNew, layerNorm, targetLogProbs } from './fused';
 
 /** Log-probabilities of the target tokens, [N, V] logits and [N] targets → [N] (a fused op, see fused.ts). */
@@ -19,10 +19,10 @@ import { Rng } from '../util/rng';
 
 export type Params = Record<string, Tensor>;
 
-/** Per-layer key/value cache for incremental decoding. kT is stored already transposed. */
+/** Per-layer key/value cache for incremental decoding. */
 export interface KVCache {
-  /** [B·H, D, S] per layer. */
-  kT: Tensor3D[];
+  /** [B·H, S, D] per layer. Keys and values grow along S, so a step appends one contiguous block per head. */
+  k: Tensor3D[];
   /** [B·H, S, D] per layer. */
   v: Tensor3D[];
   /** [B, S] 1 for real tokens, 0 for padding, for every cached position. */
@@ -217,17 +217,17 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
     const qkv = linear(h, P('attn.c_attn.weight') as Tensor2D, P('attn.c_attn.bias') as Tensor1D); // [N, 3C]
     const [q2, k2, v2] = tf.split(qkv, 3, 1);
     const q = (pick ? pickRows(q2 as Tensor2D) : q2).reshape([B, Q, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, Q, D]) as Tensor3D;
-    let kT = k2.reshape([B, T, H, D]).transpose([0, 2, 3, 1]).reshape([B * H, D, T]) as Tensor3D;
+    let k = k2.reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as Tensor3D;
     let v = v2.reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as Tensor3D;
     if (opts.cache) {
-      kT = tf.concat([opts.cache.kT[i], kT], 2);
+      k = tf.concat([opts.cache.k[i], k], 1);
       v = tf.concat([opts.cache.v[i], v], 1);
     }
-    newK.push(kT);
+    newK.push(k);
     newV.push(v);
     // The picked query's bias row: causal row of its position (pick · causal) times the key mask.
     const b = pick ? pickBias(pick, keyMask) : bias; // [B, 1, Q, S]
-    const scores = tf.add(tf.mul(bmm(q, kT), scale).reshape([B, H, Q, S]), b); // [B, H, Q, S]
+    const scores = tf.add(tf.mul(bmmBT(q, k), scale).reshape([B, H, Q, S]), b); // [B, H, Q, S]
     const probs = tf.softmax(scores).reshape([B * H, Q, S]) as Tensor3D;
     const att = bmm(probs, v).reshape([B, H, Q, D]).transpose([0, 2, 1, 3]).reshape([B * Q, C]) as Tensor2D;
     if (pick) x = pickRows(x as Tensor2D); // the residual stream of the picked positions only: [B, C]
@@ -242,7 +242,7 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
   const wantCache = opts.cache !== undefined || opts.useCache;
   return {
     hidden,
-    cache: wantCache ? { kT: newK, v: newV, mask: keyMask, length: S } : undefined,
+    cache: wantCache ? { k: newK, v: newV, mask: keyMask, length: S } : undefined,
   };
 }
 
@@ -264,7 +264,7 @@ export function logits(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: For
 /** Free a cache's tensors. */
 export function disposeCache(cache: KVCache | undefined): void {
   if (!cache) return;
-  tf.dispose([...cache.kT, ...cache.v, cache.mask]);
+  tf.dispose([...cache.k, ...cache.v, cache.mask]);
 }
 
 /** Exact entropy of softmax(logits) per row, [N, V] → [N]. */

@@ -118,6 +118,18 @@ export const bmm = customGrad((a: Tensor, b: Tensor, save: (t: Tensor[]) => void
   };
 }) as (a: Tensor3D, b: Tensor3D) => Tensor3D;
 
+/** Batched y = a·bᵀ, a: [N, M, K], b: [N, P, K] → [N, M, P] (attention scores q·kᵀ); da = dy·b, db = dyᵀ·a. */
+export const bmmBT = customGrad((a: Tensor, b: Tensor, save: (t: Tensor[]) => void) => {
+  save([a, b]);
+  return {
+    value: batchMatMul(a as Tensor3D, b as Tensor3D, false, true),
+    gradFunc: (dy: Tensor, saved: Tensor[]) => {
+      const [as, bs] = saved as Tensor3D[];
+      return [batchMatMul(dy as Tensor3D, bs), batchMatMul(dy as Tensor3D, as, true, false)];
+    },
+  };
+}) as (a: Tensor3D, b: Tensor3D) => Tensor3D;
+
 /**
  * Row lookup table[ids] with a gradient that is a scatter-add of dy into the rows.
  * Uses the backend's UnsortedSegmentSum where it exists (native backends, cpu); on wasm,

@@ -15,7 +15,9 @@
  * A[r, k] multiplied into both. A is read through two strides (row, k), so a transposed A costs
  * nothing; a transposed B is first copied into [K, N] order in `scratch` (K·N floats, small next
  * to the M·N·K product). Edges: 4-wide and single columns, then single rows. Each output is
- * summed over k in order 0..K−1, like the naive triple loop.
+ * summed over k in order 0..K−1, like the naive triple loop. With fewer than 4 rows and B
+ * transposed (a decode step: one query against the cached keys) the copy would cost as much as
+ * the product, so those are dot products along k instead (4 partial sums per output).
  *
  * The text is generated (the tiles are unrolled); scripts/build-wasm-kernels.js assembles it into
  * kernels-wasm.ts, and test/wasm-kernels.test.ts checks that the committed bytes are this text.
@@ -87,6 +89,33 @@ function rowBlock(mr: number): string {
   (br $c1)))`;
 }
 
+/** Dot products of one row of A with `nj` rows of B (B stored [N, K]), over k in steps of 4, then the K mod 4 tail. */
+function dotTile(nj: number): string {
+  const L: string[] = [];
+  for (let q = 0; q < nj; q++) L.push(`(local.set $d${q} (v128.const i32x4 0 0 0 0))`, `(local.set $t${q} (f32.const 0))`);
+  L.push('(local.set $pa0 (local.get $arow))');
+  L.push('(local.set $pb (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $K4))))');
+  for (let q = 1; q < nj; q++) L.push(`(local.set $pa${q} (i32.add (local.get $pb) (i32.mul (i32.const ${q}) (local.get $K4))))`);
+  L.push('(local.set $kk (local.get $K))');
+  L.push('(block $vdone (loop $vloop');
+  L.push('  (br_if $vdone (i32.lt_u (local.get $kk) (i32.const 4)))');
+  L.push('  (local.set $x (v128.load (local.get $pa0)))');
+  L.push('  (local.set $d0 (f32x4.add (local.get $d0) (f32x4.mul (local.get $x) (v128.load (local.get $pb)))))');
+  for (let q = 1; q < nj; q++) L.push(`  (local.set $d${q} (f32x4.add (local.get $d${q}) (f32x4.mul (local.get $x) (v128.load (local.get $pa${q})))))`, `  (local.set $pa${q} (i32.add (local.get $pa${q}) (i32.const 16)))`);
+  L.push('  (local.set $pa0 (i32.add (local.get $pa0) (i32.const 16)))', '  (local.set $pb (i32.add (local.get $pb) (i32.const 16)))');
+  L.push('  (local.set $kk (i32.sub (local.get $kk) (i32.const 4)))', '  (br $vloop)))');
+  L.push('(block $sdone (loop $sloop');
+  L.push('  (br_if $sdone (i32.eqz (local.get $kk)))');
+  L.push('  (local.set $bs (f32.load (local.get $pa0)))');
+  L.push('  (local.set $t0 (f32.add (local.get $t0) (f32.mul (local.get $bs) (f32.load (local.get $pb)))))');
+  for (let q = 1; q < nj; q++) L.push(`  (local.set $t${q} (f32.add (local.get $t${q}) (f32.mul (local.get $bs) (f32.load (local.get $pa${q})))))`, `  (local.set $pa${q} (i32.add (local.get $pa${q}) (i32.const 4)))`);
+  L.push('  (local.set $pa0 (i32.add (local.get $pa0) (i32.const 4)))', '  (local.set $pb (i32.add (local.get $pb) (i32.const 4)))');
+  L.push('  (local.set $kk (i32.sub (local.get $kk) (i32.const 1)))', '  (br $sloop)))');
+  const hsum = (q: number) => `(f32.add (local.get $t${q}) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $d${q})) (f32x4.extract_lane 1 (local.get $d${q}))) (f32.add (f32x4.extract_lane 2 (local.get $d${q})) (f32x4.extract_lane 3 (local.get $d${q})))))`;
+  for (let q = 0; q < nj; q++) L.push(`(f32.store offset=${4 * q} (local.get $pc) ${hsum(q)})`);
+  return L.join('\n');
+}
+
 function locals(): string {
   const v: string[] = ['$x'];
   for (let k = 0; k < NV; k++) v.push(`$b${k}`);
@@ -120,6 +149,36 @@ export function kernelsWat(): string {
     ${rowBlock(1)}
     (local.set $i (i32.add (local.get $i) (i32.const 1)))
     (br $r1))))
+
+;; C[M, N] = A · Bᵀ with A dense [M, K] and B dense [N, K], as dot products along k (4 at a time):
+;; for few rows of A (a decode step's single query against the cached keys) this reads B once and
+;; needs no transposed copy of it.
+(func $gemm_bt (param $a i32) (param $b i32) (param $c i32) (param $M i32) (param $K i32) (param $N i32)
+  (local $x v128) (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128)
+  (local $t0 f32) (local $t1 f32) (local $t2 f32) (local $t3 f32) (local $bs f32)
+  (local $i i32) (local $j i32) (local $kk i32) (local $K4 i32) (local $arow i32) (local $pb i32) (local $pc i32)
+  (local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32)
+  (local.set $K4 (i32.shl (local.get $K) (i32.const 2)))
+  (local.set $pc (local.get $c))
+  (local.set $i (i32.const 0))
+  (block $idone (loop $il
+    (br_if $idone (i32.ge_u (local.get $i) (local.get $M)))
+    (local.set $arow (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $K4))))
+    (local.set $j (i32.const 0))
+    (block $j4done (loop $j4
+      (br_if $j4done (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $N)))
+      ${dotTile(4)}
+      (local.set $pc (i32.add (local.get $pc) (i32.const 16)))
+      (local.set $j (i32.add (local.get $j) (i32.const 4)))
+      (br $j4)))
+    (block $j1done (loop $j1
+      (br_if $j1done (i32.ge_u (local.get $j) (local.get $N)))
+      ${dotTile(1)}
+      (local.set $pc (i32.add (local.get $pc) (i32.const 4)))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $j1)))
+    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    (br $il))))
 
 ;; dst[C, R] = transpose of src[R, C].
 (func $transpose (param $src i32) (param $dst i32) (param $R i32) (param $C i32)
@@ -195,14 +254,19 @@ export function kernelsWat(): string {
   (local.set $n (i32.const 0))
   (block $done (loop $bl
     (br_if $done (i32.ge_u (local.get $n) (local.get $batch)))
-    (local.set $pb (local.get $b))
-    ;; A transposed B is stored [N, K]: copy it to [K, N] once per distinct matrix.
-    (if (local.get $transB) (then
-      (if (i32.or (i32.eqz (local.get $n)) (i32.ne (local.get $bStride) (i32.const 0))) (then
-        (call $transpose (local.get $b) (local.get $scratch) (local.get $N) (local.get $K))))
-      (local.set $pb (local.get $scratch))))
-    (call $gemm (local.get $a) (local.get $pb) (local.get $c) (local.get $M) (local.get $K) (local.get $N)
-                (local.get $sAi) (local.get $sAk))
+    (if (i32.and (local.get $transB) (i32.and (i32.eqz (local.get $transA)) (i32.lt_u (local.get $M) (i32.const ${MR}))))
+      (then
+        ;; Fewer rows than a tile: dot products against B's rows, no copy of B.
+        (call $gemm_bt (local.get $a) (local.get $b) (local.get $c) (local.get $M) (local.get $K) (local.get $N)))
+      (else
+        (local.set $pb (local.get $b))
+        ;; A transposed B is stored [N, K]: copy it to [K, N] once per distinct matrix.
+        (if (local.get $transB) (then
+          (if (i32.or (i32.eqz (local.get $n)) (i32.ne (local.get $bStride) (i32.const 0))) (then
+            (call $transpose (local.get $b) (local.get $scratch) (local.get $N) (local.get $K))))
+          (local.set $pb (local.get $scratch))))
+        (call $gemm (local.get $a) (local.get $pb) (local.get $c) (local.get $M) (local.get $K) (local.get $N)
+                    (local.get $sAi) (local.get $sAk))))
     (local.set $a (i32.add (local.get $a) (local.get $aStride)))
     (local.set $b (i32.add (local.get $b) (local.get $bStride)))
     (local.set $c (i32.add (local.get $c) (local.get $cStride)))
