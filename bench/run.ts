@@ -6,7 +6,8 @@
  *  - training step (forward + backward + Adam) tokens/s and achieved GFLOP/s, tiny and GPT-2-124M-shaped
  *    (124M: batch 2×64; on wasm its parameters, gradients, Adam moments, XNNPACK's packed weight
  *    copies and the activations of 4×64 tokens no longer fit the 4 GB heap)
- *  - KV-cached sampling tokens/s, and per-token time at position ~200 against ~20 (tiny and 124M width)
+ *  - KV-cached sampling tokens/s, and per-token time at position ~200 against ~20 (tiny and 124M width;
+ *    steps at the two positions alternate and the medians are compared)
  *  - tensor count and resident memory over 50 training steps
  *
  * Usage: node dist/bench/run.js [--backend wasm] [--skip-124m]
@@ -96,33 +97,41 @@ function trainStep(cfg: GPT2Config, B: number, T: number, steps: number) {
   return { B, T, steps, seconds_per_step: s, adam_seconds_per_step: mean(adamTimes), tokens_per_second: tokens / s, gflops: (trainFlopsPerToken(cfg, T) * tokens) / s / 1e9, tensors, rss };
 }
 
-/** Per-token decoding time with the cache at a given position (B rows); 3 untimed warm-up steps. */
-function decodeTimeAt(params: Params, cfg: GPT2Config, position: number, B: number, reps = 20): number {
+/**
+ * Per-token decoding time with the cache at two positions (B rows each): one step at each position
+ * in turn, so that a slow moment of the machine hits both alike, and the median of `reps` steps per
+ * position (3 untimed warm-up steps each). Returns milliseconds per step at each position.
+ */
+function decodeTimes(params: Params, cfg: GPT2Config, positions: number[], B: number, reps = 20): number[] {
   const warmup = 3;
-  const prompt = Array.from({ length: position }, (_, i) => (i * 7) % cfg.vocab_size);
   const wteT = tf.transpose(params['transformer.wte.weight']) as Tensor2D;
-  let cache: KVCache | undefined = tf.tidy(() => {
-    const r = forward(params, cfg, tf.tensor2d(Array(B).fill(prompt).flat(), [B, position], 'int32'), { useCache: true });
-    return r.cache as unknown as TensorContainer;
-  }) as unknown as KVCache;
-  let t0 = performance.now();
+  const caches: KVCache[] = positions.map((position) => {
+    const prompt = Array.from({ length: position }, (_, i) => (i * 7) % cfg.vocab_size);
+    return tf.tidy(() => {
+      const r = forward(params, cfg, tf.tensor2d(Array(B).fill(prompt).flat(), [B, position], 'int32'), { useCache: true, cacheCapacity: position + warmup + reps });
+      return r.cache as unknown as TensorContainer;
+    }) as unknown as KVCache;
+  });
+  const times: number[][] = positions.map(() => []);
   for (let i = 0; i < warmup + reps; i++) {
-    if (i === warmup) t0 = performance.now();
-    const prev: KVCache = cache!;
-    const res = tf.tidy(() => {
-      const r = forward(params, cfg, tf.tensor2d(Array(B).fill(1), [B, 1], 'int32'), { cache: prev });
-      const logits = lmHead(params, r.hidden.reshape([B, cfg.n_embd]) as Tensor2D, wteT);
-      return { logits, cache: r.cache } as unknown as TensorContainer;
-    }) as unknown as { logits: Tensor; cache: KVCache };
-    res.logits.dataSync();
-    res.logits.dispose();
-    disposeCache(prev);
-    cache = res.cache;
+    for (let p = 0; p < positions.length; p++) {
+      const prev = caches[p];
+      const t0 = performance.now();
+      const res = tf.tidy(() => {
+        const r = forward(params, cfg, tf.tensor2d(Array(B).fill(1), [B, 1], 'int32'), { cache: prev });
+        const logits = lmHead(params, r.hidden.reshape([B, cfg.n_embd]) as Tensor2D, wteT);
+        return { logits, cache: r.cache } as unknown as TensorContainer;
+      }) as unknown as { logits: Tensor; cache: KVCache };
+      res.logits.dataSync();
+      if (i >= warmup) times[p].push(performance.now() - t0);
+      res.logits.dispose();
+      disposeCache(prev, res.cache);
+      caches[p] = res.cache;
+    }
   }
-  const ms = (performance.now() - t0) / reps;
-  disposeCache(cache);
+  caches.forEach((c) => disposeCache(c));
   wteT.dispose();
-  return ms;
+  return times.map((ts) => ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)]);
 }
 
 (async () => {
@@ -154,14 +163,12 @@ function decodeTimeAt(params: Params, cfg: GPT2Config, position: number, B: numb
   const genTok = gen.tokens.reduce((a, x) => a + x.length, 0);
   out.sampling_tiny = { batch: B, tokens: genTok, tokens_per_second: genTok / genS };
   rows.push([`sampling, tiny, KV cache (B${B})`, `${(genTok / genS).toFixed(0)} tok/s`, '']);
-  const at20 = decodeTimeAt(params, tiny, 20, B);
-  const at100 = decodeTimeAt(params, tiny, 100, B);
+  const [at20, at100] = decodeTimes(params, tiny, [20, 100], B);
   out.decode_ms_per_step = { pos20: at20, pos100: at100, ratio: at100 / at20 };
   rows.push(['decode step at pos 100 / pos 20 (tiny, n_positions 128)', `${at100.toFixed(2)} / ${at20.toFixed(2)} ms`, `ratio ${(at100 / at20).toFixed(2)}`]);
   const wide: GPT2Config = { ...tiny, n_positions: 256 };
   const wparams = makeVars(wide, 4) as unknown as Params;
-  const w20 = decodeTimeAt(wparams, wide, 20, B);
-  const w200 = decodeTimeAt(wparams, wide, 200, B);
+  const [w20, w200] = decodeTimes(wparams, wide, [20, 200], B);
   out.decode_ms_per_step_256 = { pos20: w20, pos200: w200, ratio: w200 / w20 };
   rows.push(['decode step at pos 200 / pos 20 (tiny width, n_positions 256)', `${w200.toFixed(2)} / ${w20.toFixed(2)} ms`, `ratio ${(w200 / w20).toFixed(2)}`]);
   tf.dispose(Object.values(params));
@@ -177,8 +184,7 @@ function decodeTimeAt(params: Params, cfg: GPT2Config, position: number, B: numb
   trainRow('train step, tiny (B16×T64)', tinyTrain);
   if (!process.argv.includes('--skip-124m')) {
     const bparams = makeVars(gpt2, 5) as unknown as Params;
-    const b20 = decodeTimeAt(bparams, gpt2, 20, 4, 10);
-    const b200 = decodeTimeAt(bparams, gpt2, 200, 4, 10);
+    const [b20, b200] = decodeTimes(bparams, gpt2, [20, 200], 4, 10);
     tf.dispose(Object.values(bparams));
     out.decode_ms_per_step_124m = { batch: 4, pos20: b20, pos200: b200, ratio: b200 / b20 };
     rows.push(['decode step at pos 200 / pos 20 (GPT-2 124M shape, B4)', `${b200.toFixed(1)} / ${b20.toFixed(1)} ms`, `ratio ${(b200 / b20).toFixed(2)}`]);

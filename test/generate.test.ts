@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { selectBackend } from '../src/backend';
 import { tf } from '../src/backend/tf';
 import { GPT2Config } from '../src/model/config';
-import { initTrunk, trunkParamShapes, Params, logits } from '../src/model/gpt2';
+import { initTrunk, trunkParamShapes, Params, logits, forward, disposeCache, KVCache } from '../src/model/gpt2';
+import type { Tensor, TensorContainer } from '@tensorflow/tfjs';
 import { generate, leftPad, sampleFromLogits } from '../src/model/generate';
 import { Rng } from '../src/util/rng';
 
@@ -42,6 +43,49 @@ describe('generate', () => {
     assert.ok(new Set(a.tokens.flat()).size > 2, `degenerate greedy output ${JSON.stringify(a.tokens)}`);
     for (let i = 0; i < a.logprobs.length; i++)
       for (let j = 0; j < a.logprobs[i].length; j++) assert.ok(Math.abs(a.logprobs[i][j] - b.logprobs[i][j]) < 1e-4);
+    tf.dispose(Object.values(params));
+  });
+
+  it('a preallocated (in-place) KV cache gives the hidden states of the growing one, step by step', () => {
+    const params = randomParams(7);
+    const { ids, mask, length } = leftPad([[1, 2, 3, 4], [5, 6]], 60);
+    type Step = { hidden: Tensor; cache: KVCache };
+    const run = (capacity?: number) => {
+      const hs: number[][] = [];
+      let cache: KVCache | undefined;
+      const feed = [ids, Int32Array.from([7, 8]), Int32Array.from([9, 10]), Int32Array.from([11, 12])];
+      feed.forEach((tokens, step) => {
+        const T = step === 0 ? length : 1;
+        const prev = cache;
+        const r = tf.tidy(() => {
+          const out = forward(params, cfg, tf.tensor2d(tokens, [2, T], 'int32'), {
+            attentionMask: tf.tensor2d(step === 0 ? mask : new Float32Array(2).fill(1), [2, T]),
+            cache: prev,
+            useCache: true,
+            cacheCapacity: capacity,
+          });
+          return { hidden: out.hidden, cache: out.cache } as unknown as TensorContainer;
+        }) as unknown as Step;
+        hs.push(Array.from(r.hidden.dataSync()));
+        r.hidden.dispose();
+        disposeCache(prev, r.cache);
+        cache = r.cache;
+      });
+      const capacityUsed = cache!.capacity;
+      disposeCache(cache);
+      return { hs, capacityUsed };
+    };
+    const before = tf.memory().numTensors;
+    const grow = run();
+    const pre = run(length + 3);
+    assert.equal(grow.capacityUsed, undefined);
+    assert.equal(pre.capacityUsed, length + 3, 'the wasm backend keeps a preallocated cache');
+    grow.hs.forEach((h, step) => {
+      const worst = Math.max(...h.map((x, i) => Math.abs(x - pre.hs[step][i])));
+      assert.ok(worst < 1e-5, `step ${step}: hidden states differ by ${worst}`);
+    });
+    assert.equal(tf.memory().numTensors, before, 'every cache buffer is freed');
+    assert.throws(() => run(length + 2), /cannot take 1 more/);
     tf.dispose(Object.values(params));
   });
 

@@ -8,9 +8,10 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { selectBackend } from '../src/backend';
 import { tf, Tensor, Tensor3D } from '../src/backend/tf';
-import { FAST_BATCH_MATMUL, fastBatchMatMulOp } from '../src/backend/wasm-kernels';
+import { FAST_BATCH_MATMUL, fastBatchMatMulOp, writeRowsOp } from '../src/backend/wasm-kernels';
 import { KERNELS_WASM_BASE64 } from '../src/backend/wasm-kernels/kernels-wasm';
 import { assembleKernelsWasm } from '../src/backend/wasm-kernels/assemble';
 import { Rng } from '../src/util/rng';
@@ -46,7 +47,9 @@ function reference(a: Float32Array, aShape: number[], b: Float32Array, bShape: n
 describe('wasm kernels', () => {
   it('the committed kernel bytes are the assembly of kernels-wat.ts', async () => {
     const bytes = await assembleKernelsWasm();
-    assert.equal(Buffer.from(KERNELS_WASM_BASE64, 'base64').toString('hex'), Buffer.from(bytes).toString('hex'), 'run `npm run build:wasm-kernels`');
+    const digest = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+    const committed = Buffer.from(KERNELS_WASM_BASE64, 'base64');
+    assert.ok(committed.equals(Buffer.from(bytes)), `committed ${committed.length} bytes (sha256 ${digest(committed).slice(0, 12)}), text assembles to ${bytes.length} (${digest(bytes).slice(0, 12)}): run \`npm run build:wasm-kernels\``);
   });
 
   describe(`${FAST_BATCH_MATMUL} on wasm`, () => {
@@ -87,6 +90,35 @@ describe('wasm kernels', () => {
         });
       }
     }
+
+    for (const tb of [false, true]) {
+      it(`bRows: the first rows of each of b's matrices (a preallocated cache), ${tb ? 'keys (Bᵀ)' : 'values'}`, () => {
+        // b is [3, 10, 6] of which 7 rows are used: with Bᵀ, N = 7 (K = 6); without, K = 7 (N = 6).
+        const [M, K] = tb ? [5, 6] : [5, 7];
+        const a = randn([3, M, K], 11);
+        const b = randn([3, 10, 6], 12);
+        const out = fastBatchMatMulOp(a.t, b.t, false, tb, 7);
+        const used = new Float32Array(3 * 7 * 6);
+        for (let n = 0; n < 3; n++) used.set(b.v.subarray(n * 60, n * 60 + 42), n * 42);
+        const want = reference(a.v, [3, M, K], used, [3, 7, 6], false, tb);
+        const got = out.dataSync();
+        assert.deepEqual(out.shape, [3, M, tb ? 7 : 6]);
+        want.forEach((w, i) => assert.ok(Math.abs(got[i] - w) <= 1e-5 * Math.max(1, Math.abs(w)), `element ${i}: ${got[i]} vs ${w}`));
+        tf.dispose([a.t, b.t, out]);
+      });
+    }
+
+    it('writeRows writes x into rows [at, at + T) of each matrix in place and nothing else', () => {
+      const buf = tf.tensor3d(Float32Array.from({ length: 2 * 5 * 3 }, (_, i) => -i - 1), [2, 5, 3]);
+      const x = tf.tensor3d(Float32Array.from({ length: 2 * 2 * 3 }, (_, i) => i + 1), [2, 2, 3]);
+      writeRowsOp(buf, x, 2);
+      const got = Array.from(buf.dataSync());
+      const want = Array.from({ length: 30 }, (_, i) => -i - 1);
+      for (let n = 0; n < 2; n++) for (let t = 0; t < 2; t++) for (let c = 0; c < 3; c++) want[n * 15 + (2 + t) * 3 + c] = n * 6 + t * 3 + c + 1;
+      assert.deepEqual(got, want);
+      assert.throws(() => writeRowsOp(buf, x, 4), /rows \[4, 6\) outside \[0, 5\)/);
+      tf.dispose([buf, x]);
+    });
 
     it('rejects shapes that do not fit, naming them', () => {
       const a = tf.zeros([2, 3, 4]);

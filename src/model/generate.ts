@@ -143,11 +143,12 @@ export function generate(params: Params, cfg: GPT2Config, prompts: number[][], o
             attentionMask: tf.tensor2d(mask, [B, length]),
             cache: prev,
             useCache: true,
+            cacheCapacity: maxLen + budget,
           });
           const last = r.hidden.slice([0, length - 1, 0], [B, 1, cfg.n_embd]).reshape([B, cfg.n_embd]) as Tensor2D;
           return { logits: lmHead(params, last, wteT), cache: r.cache! };
         });
-        disposeCache(prev);
+        disposeCache(prev, res.cache);
         cache = res.cache;
         logitsData = res.logits.dataSync() as Float32Array;
         res.logits.dispose();

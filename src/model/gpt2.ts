@@ -10,26 +10,17 @@
  */
 import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D } from '../backend/tf';
 import { GPT2Config } from './config';
-import { bmm, bmmBT, embedding, linear, matmul, tiedHead } from './ops';
+import { bmm, bmmBT, bmmPrefix, embedding, linear, matmul, tiedHead } from './ops';
+import { appendKV, disposeCache, KVCache } from './kv-cache';
 import { geluNew, layerNorm, targetLogProbs } from './fused';
 
 /** Log-probabilities of the target tokens, [N, V] logits and [N] targets → [N] (a fused op, see fused.ts). */
 export { targetLogProbs };
+export { disposeCache };
+export type { KVCache };
 import { Rng } from '../util/rng';
 
 export type Params = Record<string, Tensor>;
-
-/** Per-layer key/value cache for incremental decoding. */
-export interface KVCache {
-  /** [B·H, S, D] per layer. Keys and values grow along S, so a step appends one contiguous block per head. */
-  k: Tensor3D[];
-  /** [B·H, S, D] per layer. */
-  v: Tensor3D[];
-  /** [B, S] 1 for real tokens, 0 for padding, for every cached position. */
-  mask: Tensor2D;
-  /** Number of cached positions S. */
-  length: number;
-}
 
 export interface ForwardOptions {
   /** [B, T] 1 for real tokens, 0 for (left) padding. Defaults to all ones. */
@@ -40,6 +31,12 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Return a cache even when none was given (the first step of generation). */
   useCache?: boolean;
+  /**
+   * With useCache and no cache: positions to preallocate (prompt + new tokens), so that later
+   * steps write into the cache in place instead of concatenating (where the backend supports it;
+   * see kv-cache.ts).
+   */
+  cacheCapacity?: number;
   /**
    * Run only the blocks start ≤ i < end (default [0, n_layer]). Used to train the top blocks of a
    * model whose lower blocks are frozen: their output is computed once (end = start of the top)
@@ -205,6 +202,7 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
 
   const newK: Tensor3D[] = [];
   const newV: Tensor3D[] = [];
+  let preallocated = false;
   const scale = 1 / Math.sqrt(D);
   for (let i = start; i < end; i++) {
     const P = (n: string) => params[p(i, n)];
@@ -217,19 +215,24 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
     const qkv = linear(h, P('attn.c_attn.weight') as Tensor2D, P('attn.c_attn.bias') as Tensor1D); // [N, 3C]
     const [q2, k2, v2] = tf.split(qkv, 3, 1);
     const q = (pick ? pickRows(q2 as Tensor2D) : q2).reshape([B, Q, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, Q, D]) as Tensor3D;
-    let k = k2.reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as Tensor3D;
-    let v = v2.reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as Tensor3D;
-    if (opts.cache) {
-      k = tf.concat([opts.cache.k[i], k], 1);
-      v = tf.concat([opts.cache.v[i], v], 1);
-    }
-    newK.push(k);
-    newV.push(v);
+    const kv = appendKV(
+      opts.cache,
+      i,
+      k2.reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as Tensor3D,
+      v2.reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as Tensor3D,
+      opts.useCache ? opts.cacheCapacity : undefined,
+    );
+    newK.push(kv.k);
+    newV.push(kv.v);
+    if (kv.rows !== undefined) preallocated = true;
     // The picked query's bias row: causal row of its position (pick · causal) times the key mask.
     const b = pick ? pickBias(pick, keyMask) : bias; // [B, 1, Q, S]
-    const scores = tf.add(tf.mul(bmmBT(q, k), scale).reshape([B, H, Q, S]), b); // [B, H, Q, S]
+    // A preallocated cache holds S filled rows of its buffers: attend over those only.
+    const qk = kv.rows === undefined ? bmmBT(q, kv.k) : bmmPrefix(q, kv.k, kv.rows, true);
+    const scores = tf.add(tf.mul(qk, scale).reshape([B, H, Q, S]), b); // [B, H, Q, S]
     const probs = tf.softmax(scores).reshape([B * H, Q, S]) as Tensor3D;
-    const att = bmm(probs, v).reshape([B, H, Q, D]).transpose([0, 2, 1, 3]).reshape([B * Q, C]) as Tensor2D;
+    const pv = kv.rows === undefined ? bmm(probs, kv.v) : bmmPrefix(probs, kv.v, kv.rows, false);
+    const att = pv.reshape([B, H, Q, D]).transpose([0, 2, 1, 3]).reshape([B * Q, C]) as Tensor2D;
     if (pick) x = pickRows(x as Tensor2D); // the residual stream of the picked positions only: [B, C]
     x = tf.add(x, linear(att, P('attn.c_proj.weight') as Tensor2D, P('attn.c_proj.bias') as Tensor1D));
     // --- MLP ---
@@ -242,7 +245,7 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
   const wantCache = opts.cache !== undefined || opts.useCache;
   return {
     hidden,
-    cache: wantCache ? { k: newK, v: newV, mask: keyMask, length: S } : undefined,
+    cache: wantCache ? { k: newK, v: newV, mask: keyMask, length: S, capacity: preallocated ? (opts.cache?.capacity ?? opts.cacheCapacity) : undefined } : undefined,
   };
 }
 
@@ -259,12 +262,6 @@ export function logits(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: For
   const { hidden } = forward(params, cfg, ids, opts);
   const [B, T, C] = hidden.shape;
   return lmHead(params, hidden.reshape([B * T, C]) as Tensor2D).reshape([B, T, cfg.vocab_size]) as Tensor3D;
-}
-
-/** Free a cache's tensors. */
-export function disposeCache(cache: KVCache | undefined): void {
-  if (!cache) return;
-  tf.dispose([...cache.k, ...cache.v, cache.mask]);
 }
 
 /** Exact entropy of softmax(logits) per row, [N, V] → [N]. */

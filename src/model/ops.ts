@@ -106,6 +106,15 @@ function batchMatMul(a: Tensor3D, b: Tensor3D, transposeA = false, transposeB = 
   return tf.tidy(() => tf.matMul(transposeA ? T3(a) : a, transposeB ? T3(b) : b));
 }
 
+/**
+ * Product with the first `rows` rows of each of b's matrices (a preallocated KV cache: keys with
+ * transposeB, values without), read in place. No gradient: decoding only, and only where the
+ * kernel exists (see kv-cache.ts).
+ */
+export function bmmPrefix(a: Tensor3D, b: Tensor3D, rows: number, transposeB: boolean): Tensor3D {
+  return fastBatchMatMulOp(a, b, false, transposeB, rows) as Tensor3D;
+}
+
 /** Batched y = a·b, a: [N, M, K], b: [N, K, P] → [N, M, P]; da = dy·bᵀ, db = aᵀ·dy. */
 export const bmm = customGrad((a: Tensor, b: Tensor, save: (t: Tensor[]) => void) => {
   save([a, b]);

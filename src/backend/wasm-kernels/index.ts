@@ -18,6 +18,7 @@ import type { TensorInfo } from '@tensorflow/tfjs';
 import { KERNELS_WASM_BASE64 } from './kernels-wasm';
 
 export const FAST_BATCH_MATMUL = 'RlhfBatchMatMul';
+export const WRITE_ROWS = 'RlhfWriteRows';
 
 interface WasmBackendLike {
   wasm: { asm: { memory: WebAssembly.Memory }; _malloc: (n: number) => number; _free: (p: number) => void };
@@ -26,12 +27,14 @@ interface WasmBackendLike {
 }
 
 type StridedCopy = (src: number, dst: number, n0: number, n1: number, n2: number, n3: number, n4: number, s0: number, s1: number, s2: number, s3: number, s4: number) => void;
+type CopyBlocks = (src: number, dst: number, batch: number, bytes: number, dstStride: number) => void;
 type Bmm = (a: number, b: number, c: number, batch: number, M: number, K: number, N: number, aStride: number, bStride: number, transA: number, transB: number, scratch: number) => void;
 
 interface Kernels {
   memory: WebAssembly.Memory;
   bmm: Bmm;
   stridedCopy: StridedCopy;
+  copyBlocks: CopyBlocks;
 }
 let instance: Kernels | undefined;
 
@@ -40,7 +43,7 @@ function kernelsFor(backend: WasmBackendLike): Kernels {
   if (instance?.memory !== memory) {
     const module = new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
     const inst = new WebAssembly.Instance(module, { env: { memory } });
-    instance = { memory, bmm: inst.exports.bmm as Bmm, stridedCopy: inst.exports.strided_copy as StridedCopy };
+    instance = { memory, bmm: inst.exports.bmm as Bmm, stridedCopy: inst.exports.strided_copy as StridedCopy, copyBlocks: inst.exports.copy_blocks as CopyBlocks };
   }
   return instance;
 }
@@ -51,16 +54,22 @@ interface TensorInfoLike {
   dtype: string;
 }
 
-/** [batch, M, K]·[batch, K, N] (either side may have batch 1, broadcast), transposes as flags. */
-function fastBatchMatMul(args: { inputs: { a: TensorInfoLike; b: TensorInfoLike }; backend: unknown; attrs: { transposeA: boolean; transposeB: boolean } }) {
+/**
+ * [batch, M, K]·[batch, K, N] (either side may have batch 1, broadcast), transposes as flags.
+ * `bRows` (optional) uses only the first bRows rows of each of b's matrices (a preallocated KV
+ * cache of which that many positions are filled): N = bRows with transposeB, K = bRows without.
+ */
+function fastBatchMatMul(args: { inputs: { a: TensorInfoLike; b: TensorInfoLike }; backend: unknown; attrs: { transposeA: boolean; transposeB: boolean; bRows?: number } }) {
   const { a, b } = args.inputs;
-  const { transposeA, transposeB } = args.attrs;
+  const { transposeA, transposeB, bRows } = args.attrs;
   const backend = args.backend as WasmBackendLike;
   if (a.shape.length !== 3 || b.shape.length !== 3 || a.dtype !== 'float32' || b.dtype !== 'float32') {
     throw new Error(`${FAST_BATCH_MATMUL} takes two float32 rank-3 tensors, got ${a.dtype}[${a.shape}] and ${b.dtype}[${b.shape}]`);
   }
   const [Ba, a1, a2] = a.shape;
-  const [Bb, b1, b2] = b.shape;
+  const [Bb, rowsAll, b2] = b.shape;
+  const b1 = bRows ?? rowsAll;
+  if (!(Number.isInteger(b1) && b1 >= 0 && b1 <= rowsAll)) throw new Error(`${FAST_BATCH_MATMUL}: bRows = ${bRows} outside [0, ${rowsAll}]`);
   const [M, K] = transposeA ? [a2, a1] : [a1, a2];
   const [Kb, N] = transposeB ? [b2, b1] : [b1, b2];
   if (K !== Kb) throw new Error(`${FAST_BATCH_MATMUL}: inner dimensions ${K} and ${Kb} differ ([${a.shape}]${transposeA ? 'ᵀ' : ''} · [${b.shape}]${transposeB ? 'ᵀ' : ''})`);
@@ -71,10 +80,33 @@ function fastBatchMatMul(args: { inputs: { a: TensorInfoLike; b: TensorInfoLike 
   const off = (t: TensorInfoLike) => backend.dataIdMap.get(t.dataId).memoryOffset;
   const scratch = transposeB ? backend.wasm._malloc(K * N * 4) : 0;
   try {
-    kernelsFor(backend).bmm(off(a), off(b), off(out), batch, M, K, N, Ba === 1 ? 0 : M * K * 4, Bb === 1 ? 0 : K * N * 4, transposeA ? 1 : 0, transposeB ? 1 : 0, scratch);
+    kernelsFor(backend).bmm(off(a), off(b), off(out), batch, M, K, N, Ba === 1 ? 0 : M * K * 4, Bb === 1 ? 0 : rowsAll * b2 * 4, transposeA ? 1 : 0, transposeB ? 1 : 0, scratch);
   } finally {
     if (scratch) backend.wasm._free(scratch);
   }
+  return out;
+}
+
+/**
+ * In place: buf[n, at + t, :] = x[n, t, :] for buf [batch, R, C], x [batch, T, C]. The one kernel
+ * here that writes into an input: it is what a preallocated KV cache needs (Hugging Face's
+ * StaticCache does the same with index_copy_), and tfjs has no in-place op. Only the cache's owner
+ * calls it (src/model/kv-cache.ts). Returns an empty tensor.
+ */
+function writeRows(args: { inputs: { buf: TensorInfoLike; x: TensorInfoLike }; backend: unknown; attrs: { at: number } }) {
+  const { buf, x } = args.inputs;
+  const { at } = args.attrs;
+  const backend = args.backend as WasmBackendLike;
+  const [Bn, R, C] = buf.shape;
+  const [Bx, T, Cx] = x.shape;
+  if (buf.shape.length !== 3 || x.shape.length !== 3 || Bx !== Bn || Cx !== C || buf.dtype !== x.dtype || !isWord(x.dtype)) {
+    throw new Error(`${WRITE_ROWS}: cannot write ${x.dtype}[${x.shape}] into ${buf.dtype}[${buf.shape}]`);
+  }
+  if (!(Number.isInteger(at) && at >= 0 && at + T <= R)) throw new Error(`${WRITE_ROWS}: rows [${at}, ${at + T}) outside [0, ${R})`);
+  const out = backend.makeOutput([0], x.dtype);
+  if (Bn * T * C === 0) return out;
+  const off = (t: TensorInfoLike) => backend.dataIdMap.get(t.dataId).memoryOffset;
+  kernelsFor(backend).copyBlocks(off(x), off(buf) + at * C * ELEMENT_BYTES, Bn, T * C * ELEMENT_BYTES, R * C * ELEMENT_BYTES);
   return out;
 }
 
@@ -194,12 +226,19 @@ export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
   tf.registerKernel({ kernelName: FAST_BATCH_MATMUL, backendName: 'wasm', kernelFunc: fastBatchMatMul as unknown as KernelFunc });
+  tf.registerKernel({ kernelName: WRITE_ROWS, backendName: 'wasm', kernelFunc: writeRows as unknown as KernelFunc });
   override('Transpose', fastTranspose);
   override('Slice', fastSlice);
   override('SplitV', fastSplitV);
 }
 
-/** Run the kernel (the caller checks that the active backend has it). */
-export function fastBatchMatMulOp(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean): Tensor {
-  return tf.engine().runKernel(FAST_BATCH_MATMUL, { a, b } as unknown as NamedTensorMap, { transposeA, transposeB } as unknown as NamedAttrMap) as Tensor;
+/** Run the batched matmul kernel (the caller checks that the active backend has it). */
+export function fastBatchMatMulOp(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean, bRows?: number): Tensor {
+  const attrs = bRows === undefined ? { transposeA, transposeB } : { transposeA, transposeB, bRows };
+  return tf.engine().runKernel(FAST_BATCH_MATMUL, { a, b } as unknown as NamedTensorMap, attrs as unknown as NamedAttrMap) as Tensor;
+}
+
+/** Write x into buf's rows [at, at + T) in place (the caller checks that the backend has the kernel). */
+export function writeRowsOp(buf: Tensor, x: Tensor, at: number): void {
+  (tf.engine().runKernel(WRITE_ROWS, { buf, x } as unknown as NamedTensorMap, { at } as unknown as NamedAttrMap) as Tensor).dispose();
 }

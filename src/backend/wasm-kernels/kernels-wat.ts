@@ -8,7 +8,10 @@
  *
  *   bmm(a, b, c, batch, M, K, N, aStride, bStride, transA, transB, scratch)
  *     c[i] = op(a[i]) · op(b[i]) for i < batch, op = transpose when the flag is set;
- *     a[i] starts at a + i·aStride bytes (0 broadcasts one matrix), likewise b; c is dense.
+ *     a[i] starts at a + i·aStride bytes (0 broadcasts one matrix), likewise b (whose stride may
+ *     exceed its matrix: the first rows of a larger, preallocated block); c is dense.
+ *   strided_copy: a strided gather into a dense output (Transpose, Slice, SplitV).
+ *   copy_blocks: packed blocks into strided places (writing into a preallocated KV cache).
  *
  * Layout of the work: C is cut into tiles of 4 rows × 8 columns (8 f32x4 accumulators), and each
  * tile is one pass over k: two 4-wide loads of B's row k, and for each of the 4 rows one splat of
@@ -179,6 +182,17 @@ export function kernelsWat(): string {
       (br $j1)))
     (local.set $i (i32.add (local.get $i) (i32.const 1)))
     (br $il))))
+
+;; For each of batch blocks: copy bytes from src (blocks packed) to dst (blocks dstStride apart).
+;; Writes new keys/values into a preallocated cache in place.
+(func (export "copy_blocks") (param $src i32) (param $dst i32) (param $batch i32) (param $bytes i32) (param $dstStride i32)
+  (block $done (loop $l
+    (br_if $done (i32.eqz (local.get $batch)))
+    (memory.copy (local.get $dst) (local.get $src) (local.get $bytes))
+    (local.set $src (i32.add (local.get $src) (local.get $bytes)))
+    (local.set $dst (i32.add (local.get $dst) (local.get $dstStride)))
+    (local.set $batch (i32.sub (local.get $batch) (i32.const 1)))
+    (br $l))))
 
 ;; dst[C, R] = transpose of src[R, C].
 (func $transpose (param $src i32) (param $dst i32) (param $R i32) (param $C i32)
