@@ -28,6 +28,7 @@
 
 const MR = 4; // rows per tile
 const NV = 2; // f32x4 vectors per tile row (8 columns)
+const KC = 256; // k per block
 
 /** One tile of `mr` rows × `nv` vectors (or one scalar column when nv = 0) at (i, j). */
 function tile(mr: number, nv: number): string {
@@ -37,7 +38,15 @@ function tile(mr: number, nv: number): string {
   const zero = scalar ? '(f32.const 0)' : '(v128.const i32x4 0 0 0 0)';
   const lines: string[] = [];
   lines.push(`;; tile ${mr}×${scalar ? '1' : 4 * nv}`);
-  for (const a of accs) lines.push(`(local.set ${a}${scalar ? 'f' : ''} ${zero})`);
+  // Start from 0, or (accumulating a later block of k) from what C holds.
+  lines.push('(local.set $pc (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $N)) (local.get $j)) (i32.const 2))))');
+  for (let r = 0; r < mr; r++) {
+    for (let v = 0; v < Math.max(nv, 1); v++) {
+      const at = `(i32.add (local.get $pc) (i32.mul (i32.const ${r}) (local.get $N4)))`;
+      const load = scalar ? `(f32.load ${at})` : `(v128.load offset=${16 * v} ${at})`;
+      lines.push(`(local.set $acc${r}_${v}${scalar ? 'f' : ''} (if (result ${scalar ? 'f32' : 'v128'}) (local.get $accum) (then ${load}) (else ${zero})))`);
+    }
+  }
   // Row pointers into A at k = 0, and the column pointer into B.
   lines.push('(local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $sAi))))');
   for (let r = 1; r < mr; r++) lines.push(`(local.set $pa${r} (i32.add (local.get $pa${r - 1}) (local.get $sAi)))`);
@@ -136,9 +145,10 @@ export function kernelsWat(): string {
   return `(module
 (import "env" "memory" (memory 1))
 
-;; C[M, N] = A · B with A read as A[i, k] at a + i·sAi + k·sAk (bytes), B dense [K, N], C dense.
+;; C[M, N] = A · B (or C += A · B when accum ≠ 0) with A read as A[i, k] at a + i·sAi + k·sAk
+;; (bytes), B dense [K, N], C dense.
 (func $gemm (param $a i32) (param $b i32) (param $c i32) (param $M i32) (param $K i32) (param $N i32)
-            (param $sAi i32) (param $sAk i32)
+            (param $sAi i32) (param $sAk i32) (param $accum i32)
   ${locals()}
   (local.set $N4 (i32.shl (local.get $N) (i32.const 2)))
   (local.set $i (i32.const 0))
@@ -259,7 +269,7 @@ export function kernelsWat(): string {
 (func (export "bmm") (param $a i32) (param $b i32) (param $c i32) (param $batch i32)
       (param $M i32) (param $K i32) (param $N i32) (param $aStride i32) (param $bStride i32)
       (param $transA i32) (param $transB i32) (param $scratch i32)
-  (local $n i32) (local $sAi i32) (local $sAk i32) (local $pb i32) (local $cStride i32)
+  (local $n i32) (local $sAi i32) (local $sAk i32) (local $pb i32) (local $cStride i32) (local $k0 i32) (local $kc i32)
   ;; A is [M, K] (row stride K) or, transposed, stored [K, M] (k stride M).
   (if (local.get $transA)
     (then (local.set $sAi (i32.const 4)) (local.set $sAk (i32.shl (local.get $M) (i32.const 2))))
@@ -279,8 +289,20 @@ export function kernelsWat(): string {
           (if (i32.or (i32.eqz (local.get $n)) (i32.ne (local.get $bStride) (i32.const 0))) (then
             (call $transpose (local.get $b) (local.get $scratch) (local.get $N) (local.get $K))))
           (local.set $pb (local.get $scratch))))
-        (call $gemm (local.get $a) (local.get $pb) (local.get $c) (local.get $M) (local.get $K) (local.get $N)
-                    (local.get $sAi) (local.get $sAk))))
+        ;; k in blocks of ${KC}: a block's A rows and B panel stay in cache while a long k (an LM
+        ;; head's vocabulary) would stream them from memory once per tile. Each output is still
+        ;; summed in k order (later blocks continue from the stored partial sum).
+        (local.set $k0 (i32.const 0))
+        (block $kbdone (loop $kb
+          (br_if $kbdone (i32.and (i32.ge_u (local.get $k0) (local.get $K)) (i32.ne (local.get $K) (i32.const 0))))
+          (local.set $kc (i32.sub (local.get $K) (local.get $k0)))
+          (if (i32.gt_u (local.get $kc) (i32.const ${KC})) (then (local.set $kc (i32.const ${KC}))))
+          (call $gemm (i32.add (local.get $a) (i32.mul (local.get $k0) (local.get $sAk)))
+                      (i32.add (local.get $pb) (i32.shl (i32.mul (local.get $k0) (local.get $N)) (i32.const 2)))
+                      (local.get $c) (local.get $M) (local.get $kc) (local.get $N)
+                      (local.get $sAi) (local.get $sAk) (i32.ne (local.get $k0) (i32.const 0)))
+          (local.set $k0 (i32.add (local.get $k0) (i32.const ${KC})))
+          (br_if $kb (i32.lt_u (local.get $k0) (local.get $K)))))))
     (local.set $a (i32.add (local.get $a) (local.get $aStride)))
     (local.set $b (i32.add (local.get $b) (local.get $bStride)))
     (local.set $c (i32.add (local.get $c) (local.get $cStride)))
