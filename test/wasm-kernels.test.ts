@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { selectBackend } from '../src/backend';
 import { tf, Tensor, Tensor3D } from '../src/backend/tf';
-import { FAST_BATCH_MATMUL, fastBatchMatMulOp, writeRowsOp } from '../src/backend/wasm-kernels';
+import { FAST_BATCH_MATMUL, fastBatchMatMulOp, wasmSumSquares, writeRowsOp } from '../src/backend/wasm-kernels';
 import { KERNELS_WASM_BASE64 } from '../src/backend/wasm-kernels/kernels-wasm';
 import { assembleKernelsWasm } from '../src/backend/wasm-kernels/assemble';
 import { Rng } from '../src/util/rng';
@@ -133,6 +133,17 @@ describe('wasm kernels', () => {
       assert.deepEqual(got, want);
       assert.throws(() => writeRowsOp(buf, x, 4), /rows \[4, 6\) outside \[0, 5\)/);
       tf.dispose([buf, x]);
+    });
+
+    it('sum of squares in float64, SIMD body and tail, read in place', () => {
+      for (const n of [0, 3, 4, 100_003]) {
+        const x = randn([1, 1, n], n + 5);
+        let want = 0;
+        for (const v of x.v) want += v * v;
+        const got = wasmSumSquares(x.t)!;
+        assert.ok(Math.abs(got - want) <= 1e-12 * Math.max(1, want), `n = ${n}: ${got} vs ${want}`);
+        x.t.dispose();
+      }
     });
 
     it('rejects shapes that do not fit, naming them', () => {

@@ -13,6 +13,8 @@
  */
 import { tf, Tensor, Variable } from '../backend/tf';
 import type * as tfTypes from '@tensorflow/tfjs';
+import { hasKernel } from '../backend';
+import { ADAM_STEP, adamStepOp, wasmSumSquares } from '../backend/wasm-kernels';
 
 export interface AdamConfig {
   lr: number;
@@ -26,6 +28,22 @@ export interface AdamConfig {
 }
 
 export const ADAM_DEFAULTS: AdamConfig = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1.0 };
+
+/** Σ over tensors of Σx²: one float64 pass per tensor on wasm; elsewhere a running sum kept on the device. */
+function sumOfSquares(ts: Tensor[]): number {
+  const host = ts.map((t) => wasmSumSquares(t));
+  if (host.every((x) => x !== undefined)) return (host as number[]).reduce((a, b) => a + b, 0);
+  // One read at the end, not one per tensor (on a GPU each read is a sync).
+  let sumSq: tfTypes.Scalar = tf.scalar(0);
+  for (const t of ts) {
+    const next = tf.tidy(() => tf.add(sumSq, tf.sum(tf.square(t))) as tfTypes.Scalar);
+    sumSq.dispose();
+    sumSq = next;
+  }
+  const out = sumSq.dataSync()[0];
+  sumSq.dispose();
+  return out;
+}
 
 export class Adam {
   readonly cfg: AdamConfig;
@@ -46,17 +64,9 @@ export class Adam {
     this.step += 1;
     const { beta1, beta2, eps, weightDecay, maxGradNorm } = this.cfg;
     const names = Object.keys(grads).filter((k) => vars[k]);
-    // One tidy per parameter, here and in the update: a single tidy over all of them would keep
-    // every parameter's temporaries alive at once (several times the model's size).
-    // The running sum stays on the device: one read at the end, not one per parameter (a GPU sync each).
-    let sumSq: tfTypes.Scalar = tf.scalar(0);
-    for (const k of names) {
-      const next = tf.tidy(() => tf.add(sumSq, tf.sum(tf.square(grads[k]))) as tfTypes.Scalar);
-      sumSq.dispose();
-      sumSq = next;
-    }
-    const norm = Math.sqrt(sumSq.dataSync()[0]);
-    sumSq.dispose();
+    // One tidy per parameter in the update: a single tidy over all of them would keep every
+    // parameter's temporaries alive at once (several times the model's size).
+    const norm = Math.sqrt(sumOfSquares(names.map((k) => grads[k])));
     const clip = maxGradNorm > 0 && norm > maxGradNorm ? maxGradNorm / (norm + 1e-6) : 1;
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
@@ -68,14 +78,27 @@ export class Adam {
       const m = this.m.get(k)!;
       const v = this.v.get(k)!;
       const g = grads[k];
+      const c1 = (1 - beta1) * clip;
+      const c2 = (1 - beta2) * clip * clip;
+      const decay = weightDecay > 0 ? 1 - lr * weightDecay : 1;
+      if (hasKernel(ADAM_STEP)) {
+        // wasm: the same float32 operations in one pass over the four arrays (src/backend/wasm-kernels).
+        const [p2, m2, v2] = adamStepOp(p, m, v, g, { b1: beta1, c1, b2: beta2, c2, alpha, epsHat, decay });
+        g.dispose();
+        p.assign(p2);
+        m.assign(m2);
+        v.assign(v2);
+        tf.dispose([p2, m2, v2]);
+        continue;
+      }
       // One tidy per line so that at most a few parameter-sized temporaries live at once (GPT-2
       // 124M's embedding is 154 MB; all of an update's temporaries at once would not fit in wasm).
       // The assign is inside the tidy: the variable takes the data, the tidy frees the tensor.
-      tf.tidy(() => m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, (1 - beta1) * clip))));
-      tf.tidy(() => v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), (1 - beta2) * clip * clip))));
+      tf.tidy(() => m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, c1))));
+      tf.tidy(() => v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), c2))));
       g.dispose(); // done with it: frees room for the next parameter's temporaries
       const step = tf.tidy(() => tf.mul(tf.div(m, tf.add(tf.sqrt(v), epsHat)), alpha));
-      tf.tidy(() => p.assign(weightDecay > 0 ? tf.sub(tf.mul(p, 1 - lr * weightDecay), step) : tf.sub(p, step)));
+      tf.tidy(() => p.assign(decay !== 1 ? tf.sub(tf.mul(p, decay), step) : tf.sub(p, step)));
       step.dispose();
     }
     return norm;

@@ -19,6 +19,7 @@ import { KERNELS_WASM_BASE64 } from './kernels-wasm';
 
 export const FAST_BATCH_MATMUL = 'RlhfBatchMatMul';
 export const WRITE_ROWS = 'RlhfWriteRows';
+export const ADAM_STEP = 'RlhfAdamStep';
 
 interface WasmBackendLike {
   wasm: { asm: { memory: WebAssembly.Memory }; _malloc: (n: number) => number; _free: (p: number) => void };
@@ -27,6 +28,8 @@ interface WasmBackendLike {
 }
 
 type StridedCopy = (src: number, dst: number, n0: number, n1: number, n2: number, n3: number, n4: number, s0: number, s1: number, s2: number, s3: number, s4: number) => void;
+type AdamStep = (p: number, m: number, v: number, g: number, po: number, mo: number, vo: number, n: number, b1: number, c1: number, b2: number, c2: number, alpha: number, epsHat: number, decay: number) => void;
+type SumSquares = (x: number, n: number) => number;
 type CopyBlocks = (src: number, dst: number, batch: number, bytes: number, dstStride: number) => void;
 type Bmm = (a: number, b: number, c: number, batch: number, M: number, K: number, N: number, aStride: number, bStride: number, transA: number, transB: number, scratch: number) => void;
 
@@ -35,6 +38,8 @@ interface Kernels {
   bmm: Bmm;
   stridedCopy: StridedCopy;
   copyBlocks: CopyBlocks;
+  adam: AdamStep;
+  sumSquares: SumSquares;
 }
 let instance: Kernels | undefined;
 
@@ -43,7 +48,7 @@ function kernelsFor(backend: WasmBackendLike): Kernels {
   if (instance?.memory !== memory) {
     const module = new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
     const inst = new WebAssembly.Instance(module, { env: { memory } });
-    instance = { memory, bmm: inst.exports.bmm as Bmm, stridedCopy: inst.exports.strided_copy as StridedCopy, copyBlocks: inst.exports.copy_blocks as CopyBlocks };
+    instance = { memory, bmm: inst.exports.bmm as Bmm, stridedCopy: inst.exports.strided_copy as StridedCopy, copyBlocks: inst.exports.copy_blocks as CopyBlocks, adam: inst.exports.adam as AdamStep, sumSquares: inst.exports.sum_squares as SumSquares };
   }
   return instance;
 }
@@ -108,6 +113,32 @@ function writeRows(args: { inputs: { buf: TensorInfoLike; x: TensorInfoLike }; b
   const off = (t: TensorInfoLike) => backend.dataIdMap.get(t.dataId).memoryOffset;
   kernelsFor(backend).copyBlocks(off(x), off(buf) + at * C * ELEMENT_BYTES, Bn, T * C * ELEMENT_BYTES, R * C * ELEMENT_BYTES);
   return out;
+}
+
+/** The coefficients of one Adam step (see src/model/optim.ts for how they are folded). */
+export interface AdamCoefficients {
+  b1: number;
+  c1: number;
+  b2: number;
+  c2: number;
+  alpha: number;
+  epsHat: number;
+  decay: number;
+}
+
+/** One Adam step for one parameter in a single pass: new p, m, v (fresh tensors; inputs untouched). */
+function adamStep(args: { inputs: { p: TensorInfoLike; m: TensorInfoLike; v: TensorInfoLike; g: TensorInfoLike }; backend: unknown; attrs: AdamCoefficients }) {
+  const { p, m, v, g } = args.inputs;
+  const c = args.attrs;
+  const backend = args.backend as WasmBackendLike;
+  const n = p.shape.reduce((a, b) => a * b, 1);
+  for (const [name, t] of Object.entries({ m, v, g })) {
+    if (t.dtype !== 'float32' || t.shape.reduce((a, b) => a * b, 1) !== n) throw new Error(`${ADAM_STEP}: ${name} is ${t.dtype}[${t.shape}], parameter is float32[${p.shape}]`);
+  }
+  const outs = [backend.makeOutput(p.shape, 'float32'), backend.makeOutput(p.shape, 'float32'), backend.makeOutput(p.shape, 'float32')];
+  const off = (t: TensorInfoLike) => backend.dataIdMap.get(t.dataId).memoryOffset;
+  if (n > 0) kernelsFor(backend).adam(off(p), off(m), off(v), off(g), off(outs[0]), off(outs[1]), off(outs[2]), n, c.b1, c.c1, c.b2, c.c2, c.alpha, c.epsHat, c.decay);
+  return outs;
 }
 
 const ELEMENT_BYTES = 4;
@@ -227,6 +258,7 @@ export function registerWasmKernels(): void {
   registered = true;
   tf.registerKernel({ kernelName: FAST_BATCH_MATMUL, backendName: 'wasm', kernelFunc: fastBatchMatMul as unknown as KernelFunc });
   tf.registerKernel({ kernelName: WRITE_ROWS, backendName: 'wasm', kernelFunc: writeRows as unknown as KernelFunc });
+  tf.registerKernel({ kernelName: ADAM_STEP, backendName: 'wasm', kernelFunc: adamStep as unknown as KernelFunc });
   override('Transpose', fastTranspose);
   override('Slice', fastSlice);
   override('SplitV', fastSplitV);
@@ -236,6 +268,21 @@ export function registerWasmKernels(): void {
 export function fastBatchMatMulOp(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean, bRows?: number): Tensor {
   const attrs = bRows === undefined ? { transposeA, transposeB } : { transposeA, transposeB, bRows };
   return tf.engine().runKernel(FAST_BATCH_MATMUL, { a, b } as unknown as NamedTensorMap, attrs as unknown as NamedAttrMap) as Tensor;
+}
+
+/** One fused Adam step: [p', m', v'] (the caller checks that the backend has the kernel). */
+export function adamStepOp(p: Tensor, m: Tensor, v: Tensor, g: Tensor, c: AdamCoefficients): Tensor[] {
+  return tf.engine().runKernel(ADAM_STEP, { p, m, v, g } as unknown as NamedTensorMap, c as unknown as NamedAttrMap) as unknown as Tensor[];
+}
+
+/**
+ * Σx² of a float32 tensor, read in place and summed in float64, when the active backend is wasm;
+ * undefined elsewhere. Not a tfjs kernel: it returns a number, as a dataSync of a sum would.
+ */
+export function wasmSumSquares(x: Tensor): number | undefined {
+  if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return undefined;
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  return kernelsFor(backend).sumSquares(backend.dataIdMap.get(x.dataId).memoryOffset, x.size);
 }
 
 /** Write x into buf's rows [at, at + T) in place (the caller checks that the backend has the kernel). */

@@ -12,6 +12,7 @@
  *     exceed its matrix: the first rows of a larger, preallocated block); c is dense.
  *   strided_copy: a strided gather into a dense output (Transpose, Slice, SplitV).
  *   copy_blocks: packed blocks into strided places (writing into a preallocated KV cache).
+ *   adam: one fused Adam step (src/model/optim.ts); sum_squares: Σx² in float64 (gradient norm).
  *
  * Layout of the work: C is cut into tiles of 4 rows × 8 columns (8 f32x4 accumulators), and each
  * tile is one pass over k: two 4-wide loads of B's row k, and for each of the 4 rows one splat of
@@ -192,6 +193,82 @@ export function kernelsWat(): string {
       (br $j1)))
     (local.set $i (i32.add (local.get $i) (i32.const 1)))
     (br $il))))
+
+;; One Adam step over n floats, in one pass (reads p, m, v, g; writes p', m', v'), with the same
+;; float32 operations in the same order as the tfjs ops of src/model/optim.ts:
+;;   m' = m·b1 + g·c1,  v' = v·b2 + (g·g)·c2,  s = (m' / (√v' + epsHat))·alpha,
+;;   p' = p − s, or p·decay − s when decay ≠ 1.
+(func (export "adam") (param $p i32) (param $m i32) (param $v i32) (param $g i32)
+      (param $po i32) (param $mo i32) (param $vo i32) (param $n i32)
+      (param $b1 f32) (param $c1 f32) (param $b2 f32) (param $c2 f32) (param $alpha f32) (param $epsHat f32) (param $decay f32)
+  (local $i i32) (local $gv v128) (local $mv v128) (local $vv v128)
+  (local $gs f32) (local $ms f32) (local $vs f32)
+  (local.set $i (local.get $n))
+  (block $vdone (loop $vl
+    (br_if $vdone (i32.lt_u (local.get $i) (i32.const 4)))
+    (local.set $gv (v128.load (local.get $g)))
+    (local.set $mv (f32x4.add (f32x4.mul (v128.load (local.get $m)) (f32x4.splat (local.get $b1)))
+                              (f32x4.mul (local.get $gv) (f32x4.splat (local.get $c1)))))
+    (local.set $vv (f32x4.add (f32x4.mul (v128.load (local.get $v)) (f32x4.splat (local.get $b2)))
+                              (f32x4.mul (f32x4.mul (local.get $gv) (local.get $gv)) (f32x4.splat (local.get $c2)))))
+    (v128.store (local.get $mo) (local.get $mv))
+    (v128.store (local.get $vo) (local.get $vv))
+    (v128.store (local.get $po)
+      (f32x4.sub
+        (if (result v128) (f32.ne (local.get $decay) (f32.const 1))
+          (then (f32x4.mul (v128.load (local.get $p)) (f32x4.splat (local.get $decay))))
+          (else (v128.load (local.get $p))))
+        (f32x4.mul (f32x4.div (local.get $mv) (f32x4.add (f32x4.sqrt (local.get $vv)) (f32x4.splat (local.get $epsHat))))
+                   (f32x4.splat (local.get $alpha)))))
+    (local.set $p (i32.add (local.get $p) (i32.const 16))) (local.set $m (i32.add (local.get $m) (i32.const 16)))
+    (local.set $v (i32.add (local.get $v) (i32.const 16))) (local.set $g (i32.add (local.get $g) (i32.const 16)))
+    (local.set $po (i32.add (local.get $po) (i32.const 16))) (local.set $mo (i32.add (local.get $mo) (i32.const 16)))
+    (local.set $vo (i32.add (local.get $vo) (i32.const 16)))
+    (local.set $i (i32.sub (local.get $i) (i32.const 4)))
+    (br $vl)))
+  (block $sdone (loop $sl
+    (br_if $sdone (i32.eqz (local.get $i)))
+    (local.set $gs (f32.load (local.get $g)))
+    (local.set $ms (f32.add (f32.mul (f32.load (local.get $m)) (local.get $b1)) (f32.mul (local.get $gs) (local.get $c1))))
+    (local.set $vs (f32.add (f32.mul (f32.load (local.get $v)) (local.get $b2)) (f32.mul (f32.mul (local.get $gs) (local.get $gs)) (local.get $c2))))
+    (f32.store (local.get $mo) (local.get $ms))
+    (f32.store (local.get $vo) (local.get $vs))
+    (f32.store (local.get $po)
+      (f32.sub
+        (if (result f32) (f32.ne (local.get $decay) (f32.const 1))
+          (then (f32.mul (f32.load (local.get $p)) (local.get $decay)))
+          (else (f32.load (local.get $p))))
+        (f32.mul (f32.div (local.get $ms) (f32.add (f32.sqrt (local.get $vs)) (local.get $epsHat))) (local.get $alpha))))
+    (local.set $p (i32.add (local.get $p) (i32.const 4))) (local.set $m (i32.add (local.get $m) (i32.const 4)))
+    (local.set $v (i32.add (local.get $v) (i32.const 4))) (local.set $g (i32.add (local.get $g) (i32.const 4)))
+    (local.set $po (i32.add (local.get $po) (i32.const 4))) (local.set $mo (i32.add (local.get $mo) (i32.const 4)))
+    (local.set $vo (i32.add (local.get $vo) (i32.const 4)))
+    (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+    (br $sl))))
+
+;; Σ x² over n floats, accumulated in float64 (two f64x2 sums, then the tail): a gradient-norm
+;; pass with no squared copy. (float32 accumulation over a 38M-element embedding would lose digits.)
+(func (export "sum_squares") (param $x i32) (param $n i32) (result f64)
+  (local $a v128) (local $b v128) (local $v v128) (local $t f64)
+  (local.set $a (v128.const i64x2 0 0)) (local.set $b (v128.const i64x2 0 0))
+  (block $vdone (loop $vl
+    (br_if $vdone (i32.lt_u (local.get $n) (i32.const 4)))
+    (local.set $v (v128.load (local.get $x)))
+    (local.set $a (f64x2.add (local.get $a) (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (f64x2.promote_low_f32x4 (local.get $v)))))
+    (local.set $v (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))
+    (local.set $b (f64x2.add (local.get $b) (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (f64x2.promote_low_f32x4 (local.get $v)))))
+    (local.set $x (i32.add (local.get $x) (i32.const 16)))
+    (local.set $n (i32.sub (local.get $n) (i32.const 4)))
+    (br $vl)))
+  (local.set $a (f64x2.add (local.get $a) (local.get $b)))
+  (local.set $t (f64.add (f64x2.extract_lane 0 (local.get $a)) (f64x2.extract_lane 1 (local.get $a))))
+  (block $sdone (loop $sl
+    (br_if $sdone (i32.eqz (local.get $n)))
+    (local.set $t (f64.add (local.get $t) (f64.mul (f64.promote_f32 (f32.load (local.get $x))) (f64.promote_f32 (f32.load (local.get $x))))))
+    (local.set $x (i32.add (local.get $x) (i32.const 4)))
+    (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+    (br $sl)))
+  (local.get $t))
 
 ;; For each of batch blocks: copy bytes from src (blocks packed) to dst (blocks dstStride apart).
 ;; Writes new keys/values into a preallocated cache in place.
