@@ -3,7 +3,8 @@
  * table and written to bench/results/<backend>.json. Not a test: nothing here asserts a time.
  *
  *  - plain 1024² matMul GFLOP/s (the backend's own best case), measured in the same run
- *  - training step (forward + backward + Adam) tokens/s and achieved GFLOP/s, tiny and GPT-2-124M-shaped
+ *  - training step (forward + backward + Adam) tokens/s and achieved GFLOP/s, tiny and GPT-2-124M-shaped,
+ *    as a share of a plain matMul measured just before each step (and of the run's best matMul)
  *    (124M: batch 2×64; on wasm its parameters, gradients, Adam moments, XNNPACK's packed weight
  *    copies and the activations of 4×64 tokens no longer fit the 4 GB heap)
  *  - KV-cached sampling tokens/s, and per-token time at position ~200 against ~20 (tiny and 124M width;
@@ -64,6 +65,12 @@ function trainFlopsPerToken(cfg: GPT2Config, T: number): number {
   return 6 * matmulParams + 12 * cfg.n_layer * T * C;
 }
 
+/**
+ * Training steps (forward + backward + Adam) on random tokens. Before every step a short plain
+ * matMul measurement (median of 3) is taken, so that each step is compared with the machine's
+ * matMul rate of the same moment (this machine's speed drifts by up to 2× between minutes); the
+ * step's share of matMul is the median over steps of those paired ratios.
+ */
 function trainStep(cfg: GPT2Config, B: number, T: number, steps: number) {
   const vars = makeVars(cfg);
   const rng = new Rng(2);
@@ -72,9 +79,13 @@ function trainStep(cfg: GPT2Config, B: number, T: number, steps: number) {
   const opt = new Adam({ lr: 1e-4 });
   const times: number[] = [];
   const adamTimes: number[] = [];
+  const pairedMatmul: number[] = [];
   const tensors: number[] = [];
   const rss: number[] = [];
+  const tokens = B * T;
+  const flops = trainFlopsPerToken(cfg, T) * tokens;
   for (let i = 0; i < steps; i++) {
+    pairedMatmul.push(matmulGflops(1024, 3));
     const t0 = performance.now();
     const { value, grads } = valueAndGrads(vars, () => lmLoss(vars, cfg, batch));
     value.dataSync();
@@ -92,9 +103,22 @@ function trainStep(cfg: GPT2Config, B: number, T: number, steps: number) {
   // The first two steps create XNNPACK operators and Adam's moments: not counted.
   const skip = Math.min(2, steps - 1);
   const mean = (xs: number[]) => xs.slice(skip).reduce((a, b) => a + b, 0) / (steps - skip) / 1000;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const s = mean(times);
-  const tokens = B * T;
-  return { B, T, steps, seconds_per_step: s, adam_seconds_per_step: mean(adamTimes), tokens_per_second: tokens / s, gflops: (trainFlopsPerToken(cfg, T) * tokens) / s / 1e9, tensors, rss };
+  const ratios = times.slice(skip).map((ms, i) => flops / (ms / 1000) / 1e9 / pairedMatmul[skip + i]);
+  return {
+    B,
+    T,
+    steps,
+    seconds_per_step: s,
+    adam_seconds_per_step: mean(adamTimes),
+    tokens_per_second: tokens / s,
+    gflops: flops / s / 1e9,
+    paired_matmul_gflops: pairedMatmul.slice(skip),
+    share_of_matmul_paired_median: median(ratios),
+    tensors,
+    rss,
+  };
 }
 
 /**
@@ -175,7 +199,11 @@ function decodeTimes(params: Params, cfg: GPT2Config, positions: number[], B: nu
   tf.dispose(Object.values(wparams));
 
   const trainRow = (label: string, r: ReturnType<typeof trainStep>) =>
-    rows.push([label, `${r.tokens_per_second.toFixed(0)} tok/s`, `${r.gflops.toFixed(1)} GFLOP/s = ${((100 * r.gflops) / mm).toFixed(0)}% of matMul (Adam ${((100 * r.adam_seconds_per_step) / r.seconds_per_step).toFixed(0)}% of the step)`]);
+    rows.push([
+      label,
+      `${r.tokens_per_second.toFixed(0)} tok/s`,
+      `${r.gflops.toFixed(1)} GFLOP/s = ${(100 * r.share_of_matmul_paired_median).toFixed(0)}% of matMul measured with each step (${((100 * r.gflops) / mm).toFixed(0)}% of the run's best matMul; Adam ${((100 * r.adam_seconds_per_step) / r.seconds_per_step).toFixed(0)}% of the step)`,
+    ]);
   const mmEnd = matmulGflops();
   mm = Math.max(mmStart, mmEnd);
   out.matmul_1024_gflops = { start: mmStart, end: mmEnd, used: mm };

@@ -29,6 +29,7 @@
 
 const MR = 4; // rows per tile
 const NV = 2; // f32x4 vectors per tile row (8 columns)
+const NV1 = 8; // vectors per tile for a single row (32 columns)
 const KC = 256; // k per block
 
 /** One tile of `mr` rows × `nv` vectors (or one scalar column when nv = 0) at (i, j). */
@@ -83,15 +84,25 @@ function tile(mr: number, nv: number): string {
   return lines.join('\n');
 }
 
-/** All columns of the rows i .. i+mr−1: 8-wide tiles, then one 4-wide tile, then single columns. */
+/**
+ * All columns of the rows i .. i+mr−1: tiles as wide as fit (a single row, e.g. a decode step's
+ * attention, takes 32 columns per pass over k: one splat of A feeds 8 vectors), then one 4-wide
+ * tile, then single columns.
+ */
 function rowBlock(mr: number): string {
+  const widths = mr === 1 ? [NV1, NV] : [NV];
+  const wide = widths
+    .map(
+      (nv) => `
+(block $c${nv}done (loop $c${nv}
+  (br_if $c${nv}done (i32.gt_u (i32.add (local.get $j) (i32.const ${4 * nv})) (local.get $N)))
+  ${tile(mr, nv)}
+  (local.set $j (i32.add (local.get $j) (i32.const ${4 * nv})))
+  (br $c${nv})))`,
+    )
+    .join('');
   return `
-(local.set $j (i32.const 0))
-(block $c8done (loop $c8
-  (br_if $c8done (i32.gt_u (i32.add (local.get $j) (i32.const ${4 * NV})) (local.get $N)))
-  ${tile(mr, NV)}
-  (local.set $j (i32.add (local.get $j) (i32.const ${4 * NV})))
-  (br $c8)))
+(local.set $j (i32.const 0))${wide}
 (if (i32.le_u (i32.add (local.get $j) (i32.const 4)) (local.get $N)) (then
   ${tile(mr, 1)}
   (local.set $j (i32.add (local.get $j) (i32.const 4)))))
@@ -131,10 +142,10 @@ function dotTile(nj: number): string {
 
 function locals(): string {
   const v: string[] = ['$x'];
-  for (let k = 0; k < NV; k++) v.push(`$b${k}`);
+  for (let k = 0; k < Math.max(NV, NV1); k++) v.push(`$b${k}`);
   const f: string[] = ['$bs'];
   for (let r = 0; r < MR; r++) {
-    for (let k = 0; k < NV; k++) v.push(`$acc${r}_${k}`);
+    for (let k = 0; k < (r === 0 ? Math.max(NV, NV1) : NV); k++) v.push(`$acc${r}_${k}`);
     f.push(`$acc${r}_0f`);
   }
   const i: string[] = ['$i', '$j', '$kk', '$pb', '$pc', '$N4'];
