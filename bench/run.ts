@@ -5,8 +5,7 @@
  *  - plain 1024² matMul GFLOP/s (the backend's own best case), measured in the same run
  *  - training step (forward + backward + Adam) tokens/s and achieved GFLOP/s, tiny and GPT-2-124M-shaped,
  *    as a share of a plain matMul measured just before each step (and of the run's best matMul)
- *    (124M: batch 2×64; on wasm its parameters, gradients, Adam moments, XNNPACK's packed weight
- *    copies and the activations of 4×64 tokens no longer fit the 4 GB heap)
+ *    (124M: batch 2×64; on wasm 4×64 fits the 4 GB heap only just: 4.07 GB after three steps)
  *  - KV-cached sampling tokens/s, and per-token time at position ~200 against ~20 (tiny and 124M width;
  *    steps at the two positions alternate and the medians are compared)
  *  - tensor count and resident memory over 50 training steps
