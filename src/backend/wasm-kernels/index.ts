@@ -11,10 +11,12 @@
  * wasm Slice copies the *whole* input to the JS heap before taking its part (SplitV does that once
  * per piece), and its Transpose runs at ~0.1 G elements/s (a rank-5 one at a hundredth of that).
  * Other dtypes, and shapes that do not fold to rank 5, go to tfjs's own kernels.
+ *
+ * WRITE_ROWS writes a step's keys/values into a preallocated KV cache in place (kv-cache.ts);
+ * ADAM_STEP is one Adam update in a single pass (optim.ts); wasmSumSquares feeds the gradient norm.
  */
-import type { KernelFunc, NamedAttrMap, NamedTensorMap } from '@tensorflow/tfjs';
+import type { KernelFunc, NamedAttrMap, NamedTensorMap, TensorInfo } from '@tensorflow/tfjs';
 import { tf, Tensor } from '../tf';
-import type { TensorInfo } from '@tensorflow/tfjs';
 import { KERNELS_WASM_BASE64 } from './kernels-wasm';
 
 export const FAST_BATCH_MATMUL = 'RlhfBatchMatMul';
@@ -25,6 +27,7 @@ interface WasmBackendLike {
   wasm: { asm: { memory: WebAssembly.Memory }; _malloc: (n: number) => number; _free: (p: number) => void };
   dataIdMap: { get: (id: object) => { memoryOffset: number } };
   makeOutput: (shape: number[], dtype: string) => { dataId: object; shape: number[]; dtype: string };
+  disposeData: (dataId: object) => void;
 }
 
 type StridedCopy = (src: number, dst: number, n0: number, n1: number, n2: number, n3: number, n4: number, s0: number, s1: number, s2: number, s3: number, s4: number) => void;
@@ -194,7 +197,7 @@ function fastTranspose({ inputs: { x }, backend, attrs }: KernelArgs): TensorInf
   const out = be.makeOutput(outShape, x.dtype);
   if (outShape.includes(0)) return out;
   if (!stridedCopy(be, x, out, outShape, 0, perm.map((p) => inStrides[p]))) {
-    (be as unknown as { disposeData: (id: object) => void }).disposeData(out.dataId);
+    be.disposeData(out.dataId);
     return undefined;
   }
   return out;
@@ -207,7 +210,7 @@ function slicePiece(be: WasmBackendLike, x: TensorInfoLike, begin: number[], siz
   if (size.includes(0)) return out;
   const offset = begin.reduce((acc, b, i) => acc + b * inStrides[i], 0);
   if (!stridedCopy(be, x, out, size, offset, inStrides)) {
-    (be as unknown as { disposeData: (id: object) => void }).disposeData(out.dataId);
+    be.disposeData(out.dataId);
     return undefined;
   }
   return out;
