@@ -8,7 +8,7 @@
  * each one above it was skipped.
  */
 import { tf } from './tf';
-import { registerWasmKernels } from './wasm-kernels';
+import { registerWasmKernels, WASM_KERNELS_SUMMARY } from './wasm-kernels';
 
 export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -30,6 +30,8 @@ export interface BackendReport {
   versions: Record<string, string>;
   /** Devices a native backend reports; the host CPU otherwise. */
   devices: string[];
+  /** Kernels this project adds to the chosen backend (wasm only; see src/backend/wasm-kernels). */
+  kernels: string[];
 }
 
 export class BackendError extends Error {}
@@ -121,7 +123,7 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
       const tfjsBackend = await tryBackend(name);
       await tf.ready();
       attempts.push({ name, ok: true });
-      current = { chosen: name, tfjsBackend, attempts, versions: versions(), devices: devices(tfjsBackend) };
+      current = { chosen: name, tfjsBackend, attempts, versions: versions(), devices: devices(tfjsBackend), kernels: tfjsBackend === 'wasm' ? WASM_KERNELS_SUMMARY : [] };
       return current;
     } catch (err) {
       attempts.push({ name, ok: false, reason: `${shortReason(err)}; ${INSTALL_HINT[name]}` });

@@ -26,6 +26,10 @@ For each backend above the chosen one this prints why it was skipped and how to 
     for (const [k, v] of Object.entries(report.versions)) lines.push(`  ${k} ${v}`);
     lines.push('devices:');
     for (const d of report.devices) lines.push(`  ${d}`);
+    if (report.kernels.length) {
+      lines.push("rlhf's own kernels on this backend:");
+      for (const k of report.kernels) lines.push(`  ${k}`);
+    }
     this.log(lines.join('\n'));
     return report;
   }

@@ -250,6 +250,14 @@ function override(name: string, fast: (args: KernelArgs) => TensorInfoLike | Ten
   });
 }
 
+/** What this module adds to and replaces in the wasm backend (for `rlhf env`). */
+export const WASM_KERNELS_SUMMARY = [
+  `${FAST_BATCH_MATMUL} (batched matmul, SIMD)`,
+  `${WRITE_ROWS} (in-place KV-cache write)`,
+  `${ADAM_STEP} (one-pass Adam)`,
+  'Transpose, Slice, SplitV replaced for float32/int32 (strided copy)',
+];
+
 let registered = false;
 
 /**
