@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { selectBackend } from '../src/backend';
 import { tf, Tensor, Tensor3D } from '../src/backend/tf';
-import { FAST_BATCH_MATMUL, fastBatchMatMulOp, wasmSumSquares, writeRowsOp } from '../src/backend/wasm-kernels';
+import { FAST_BATCH_MATMUL, fastBatchMatMulOp, wasmKernelOverridden, wasmSumSquares, writeRowsOp } from '../src/backend/wasm-kernels';
 import { KERNELS_WASM_BASE64 } from '../src/backend/wasm-kernels/kernels-wasm';
 import { assembleKernelsWasm } from '../src/backend/wasm-kernels/assemble';
 import { Rng } from '../src/util/rng';
@@ -184,6 +184,10 @@ const iota = (n: number) => Array.from({ length: n }, (_, i) => i * 3 - 7);
 describe('Transpose, Slice and SplitV on wasm (strided-copy kernel) equal a JS reference', () => {
   before(async () => {
     await selectBackend('wasm');
+  });
+
+  it('the strided-copy path is in front of tfjs\'s Transpose, Slice and SplitV', () => {
+    for (const name of ['Transpose', 'Slice', 'SplitV']) assert.ok(wasmKernelOverridden(name), name);
   });
 
   const transposes: [number[], number[]][] = [

@@ -46,6 +46,8 @@ const INSTALL_HINT: Record<BackendName, string> = {
 };
 
 let current: BackendReport | undefined;
+/** Whether the project's wasm kernels linked against the wasm backend's memory. */
+let wasmKernels = false;
 
 function loadNative(pkg: string): void {
   // Both native packages register a backend called 'tensorflow' on the shared tfjs-core.
@@ -67,8 +69,9 @@ async function tryBackend(name: BackendName): Promise<string> {
     case 'wasm':
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       require('@tensorflow/tfjs-backend-wasm');
-      registerWasmKernels();
       if (!(await tf.setBackend('wasm'))) throw new Error('tfjs could not initialise it');
+      await tf.ready();
+      wasmKernels = registerWasmKernels();
       return 'wasm';
     case 'cpu':
       if (!(await tf.setBackend('cpu'))) throw new Error('tfjs could not initialise it');
@@ -123,7 +126,7 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
       const tfjsBackend = await tryBackend(name);
       await tf.ready();
       attempts.push({ name, ok: true });
-      current = { chosen: name, tfjsBackend, attempts, versions: versions(), devices: devices(tfjsBackend), kernels: tfjsBackend === 'wasm' ? WASM_KERNELS_SUMMARY : [] };
+      current = { chosen: name, tfjsBackend, attempts, versions: versions(), devices: devices(tfjsBackend), kernels: tfjsBackend === 'wasm' && wasmKernels ? WASM_KERNELS_SUMMARY : [] };
       return current;
     } catch (err) {
       attempts.push({ name, ok: false, reason: `${shortReason(err)}; ${INSTALL_HINT[name]}` });

@@ -239,6 +239,13 @@ function fastSplitV({ inputs: { x }, backend, attrs }: KernelArgs): TensorInfoLi
   return pieces;
 }
 
+const overridden = new Set<string>();
+
+/** Whether tfjs's wasm kernel `name` has this module's fast path in front of it. */
+export function wasmKernelOverridden(name: string): boolean {
+  return overridden.has(name);
+}
+
 /** Put `fast` in front of tfjs's wasm kernel `name`; when it returns undefined, tfjs's kernel runs. */
 function override(name: string, fast: (args: KernelArgs) => TensorInfoLike | TensorInfoLike[] | undefined): void {
   const original = tf.getKernel(name, 'wasm');
@@ -248,6 +255,7 @@ function override(name: string, fast: (args: KernelArgs) => TensorInfoLike | Ten
     ...original,
     kernelFunc: ((args: KernelArgs) => fast(args) ?? original.kernelFunc(args as never)) as unknown as KernelFunc,
   });
+  overridden.add(name);
 }
 
 /** What this module adds to and replaces in the wasm backend (for `rlhf env`). */
@@ -261,11 +269,18 @@ export const WASM_KERNELS_SUMMARY = [
 let registered = false;
 
 /**
- * Register the kernels for the wasm backend (once; harmless when wasm is never used). Called after
- * tfjs-backend-wasm has registered its own kernels and before the backend is initialised.
+ * Register the kernels for the wasm backend, once, after it is initialised. They are linked to the
+ * live backend's memory first: where that fails (e.g. a multi-threaded build whose memory is
+ * shared, which this module does not declare) nothing is registered and tfjs's own kernels run.
+ * Returns whether the kernels are in place.
  */
-export function registerWasmKernels(): void {
-  if (registered) return;
+export function registerWasmKernels(): boolean {
+  if (registered) return true;
+  try {
+    kernelsFor(tf.backend() as unknown as WasmBackendLike);
+  } catch {
+    return false;
+  }
   registered = true;
   tf.registerKernel({ kernelName: FAST_BATCH_MATMUL, backendName: 'wasm', kernelFunc: fastBatchMatMul as unknown as KernelFunc });
   tf.registerKernel({ kernelName: WRITE_ROWS, backendName: 'wasm', kernelFunc: writeRows as unknown as KernelFunc });
@@ -273,6 +288,7 @@ export function registerWasmKernels(): void {
   override('Transpose', fastTranspose);
   override('Slice', fastSlice);
   override('SplitV', fastSplitV);
+  return true;
 }
 
 /** Run the batched matmul kernel (the caller checks that the active backend has it). */
