@@ -13,12 +13,12 @@ import { GPT2Config } from './config';
 import { bmm, bmmBT, bmmPrefix, embedding, linear, matmul, tiedHead } from './ops';
 import { appendKV, disposeCache, KVCache } from './kv-cache';
 import { geluNew, layerNorm, targetLogProbs } from './fused';
+import { Rng } from '../util/rng';
 
 /** Log-probabilities of the target tokens, [N, V] logits and [N] targets → [N] (a fused op, see fused.ts). */
 export { targetLogProbs };
 export { disposeCache };
 export type { KVCache };
-import { Rng } from '../util/rng';
 
 export type Params = Record<string, Tensor>;
 

@@ -64,24 +64,25 @@ export class Adam {
     this.step += 1;
     const { beta1, beta2, eps, weightDecay, maxGradNorm } = this.cfg;
     const names = Object.keys(grads).filter((k) => vars[k]);
-    // One tidy per parameter in the update: a single tidy over all of them would keep every
-    // parameter's temporaries alive at once (several times the model's size).
     const norm = Math.sqrt(sumOfSquares(names.map((k) => grads[k])));
     const clip = maxGradNorm > 0 && norm > maxGradNorm ? maxGradNorm / (norm + 1e-6) : 1;
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
     const alpha = (lr * Math.sqrt(bc2)) / bc1;
     const epsHat = eps * Math.sqrt(bc2);
+    const c1 = (1 - beta1) * clip;
+    const c2 = (1 - beta2) * clip * clip;
+    const decay = weightDecay > 0 ? 1 - lr * weightDecay : 1;
+    const fused = hasKernel(ADAM_STEP);
+    // One parameter at a time: updating all of them in one tidy would keep every parameter's
+    // temporaries alive at once (several times the model's size).
     for (const k of names) {
       const p = vars[k];
       this.initState(k, p);
       const m = this.m.get(k)!;
       const v = this.v.get(k)!;
       const g = grads[k];
-      const c1 = (1 - beta1) * clip;
-      const c2 = (1 - beta2) * clip * clip;
-      const decay = weightDecay > 0 ? 1 - lr * weightDecay : 1;
-      if (hasKernel(ADAM_STEP)) {
+      if (fused) {
         // wasm: the same float32 operations in one pass over the four arrays (src/backend/wasm-kernels).
         const [p2, m2, v2] = adamStepOp(p, m, v, g, { b1: beta1, c1, b2: beta2, c2, alpha, epsHat, decay });
         g.dispose();

@@ -27,7 +27,6 @@ interface WasmBackendLike {
   wasm: { asm: { memory: WebAssembly.Memory }; _malloc: (n: number) => number; _free: (p: number) => void };
   dataIdMap: { get: (id: object) => { memoryOffset: number } };
   makeOutput: (shape: number[], dtype: string) => { dataId: object; shape: number[]; dtype: string };
-  disposeData: (dataId: object) => void;
 }
 
 type StridedCopy = (src: number, dst: number, n0: number, n1: number, n2: number, n3: number, n4: number, s0: number, s1: number, s2: number, s3: number, s4: number) => void;
@@ -62,6 +61,11 @@ interface TensorInfoLike {
   dtype: string;
 }
 
+const ELEMENT_BYTES = 4;
+const isWord = (dtype: string) => dtype === 'float32' || dtype === 'int32';
+/** Byte address of a tensor's data in the wasm memory. */
+const offsetOf = (backend: WasmBackendLike, t: TensorInfoLike) => backend.dataIdMap.get(t.dataId).memoryOffset;
+
 /**
  * [batch, M, K]·[batch, K, N] (either side may have batch 1, broadcast), transposes as flags.
  * `bRows` (optional) uses only the first bRows rows of each of b's matrices (a preallocated KV
@@ -85,10 +89,11 @@ function fastBatchMatMul(args: { inputs: { a: TensorInfoLike; b: TensorInfoLike 
   const batch = Math.max(Ba, Bb);
   const out = backend.makeOutput([batch, M, N], 'float32');
   if (batch * M * N === 0) return out;
-  const off = (t: TensorInfoLike) => backend.dataIdMap.get(t.dataId).memoryOffset;
-  const scratch = transposeB ? backend.wasm._malloc(K * N * 4) : 0;
+  const scratch = transposeB ? backend.wasm._malloc(K * N * ELEMENT_BYTES) : 0;
   try {
-    kernelsFor(backend).bmm(off(a), off(b), off(out), batch, M, K, N, Ba === 1 ? 0 : M * K * 4, Bb === 1 ? 0 : rowsAll * b2 * 4, transposeA ? 1 : 0, transposeB ? 1 : 0, scratch);
+    const aStride = Ba === 1 ? 0 : M * K * ELEMENT_BYTES;
+    const bStride = Bb === 1 ? 0 : rowsAll * b2 * ELEMENT_BYTES;
+    kernelsFor(backend).bmm(offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), batch, M, K, N, aStride, bStride, transposeA ? 1 : 0, transposeB ? 1 : 0, scratch);
   } finally {
     if (scratch) backend.wasm._free(scratch);
   }
@@ -113,8 +118,7 @@ function writeRows(args: { inputs: { buf: TensorInfoLike; x: TensorInfoLike }; b
   if (!(Number.isInteger(at) && at >= 0 && at + T <= R)) throw new Error(`${WRITE_ROWS}: rows [${at}, ${at + T}) outside [0, ${R})`);
   const out = backend.makeOutput([0], x.dtype);
   if (Bn * T * C === 0) return out;
-  const off = (t: TensorInfoLike) => backend.dataIdMap.get(t.dataId).memoryOffset;
-  kernelsFor(backend).copyBlocks(off(x), off(buf) + at * C * ELEMENT_BYTES, Bn, T * C * ELEMENT_BYTES, R * C * ELEMENT_BYTES);
+  kernelsFor(backend).copyBlocks(offsetOf(backend, x), offsetOf(backend, buf) + at * C * ELEMENT_BYTES, Bn, T * C * ELEMENT_BYTES, R * C * ELEMENT_BYTES);
   return out;
 }
 
@@ -134,33 +138,25 @@ function adamStep(args: { inputs: { p: TensorInfoLike; m: TensorInfoLike; v: Ten
   const { p, m, v, g } = args.inputs;
   const c = args.attrs;
   const backend = args.backend as WasmBackendLike;
-  const n = p.shape.reduce((a, b) => a * b, 1);
+  const n = tf.util.sizeFromShape(p.shape);
   for (const [name, t] of Object.entries({ m, v, g })) {
-    if (t.dtype !== 'float32' || t.shape.reduce((a, b) => a * b, 1) !== n) throw new Error(`${ADAM_STEP}: ${name} is ${t.dtype}[${t.shape}], parameter is float32[${p.shape}]`);
+    if (t.dtype !== 'float32' || tf.util.sizeFromShape(t.shape) !== n) throw new Error(`${ADAM_STEP}: ${name} is ${t.dtype}[${t.shape}], parameter is float32[${p.shape}]`);
   }
   const outs = [backend.makeOutput(p.shape, 'float32'), backend.makeOutput(p.shape, 'float32'), backend.makeOutput(p.shape, 'float32')];
-  const off = (t: TensorInfoLike) => backend.dataIdMap.get(t.dataId).memoryOffset;
-  if (n > 0) kernelsFor(backend).adam(off(p), off(m), off(v), off(g), off(outs[0]), off(outs[1]), off(outs[2]), n, c.b1, c.c1, c.b2, c.c2, c.alpha, c.epsHat, c.decay);
+  const [po, mo, vo] = outs.map((t) => offsetOf(backend, t));
+  if (n > 0) kernelsFor(backend).adam(offsetOf(backend, p), offsetOf(backend, m), offsetOf(backend, v), offsetOf(backend, g), po, mo, vo, n, c.b1, c.c1, c.b2, c.c2, c.alpha, c.epsHat, c.decay);
   return outs;
 }
 
-const ELEMENT_BYTES = 4;
-const isWord = (dtype: string) => dtype === 'float32' || dtype === 'int32';
-
-function stridesOf(shape: number[]): number[] {
-  const st = new Array<number>(shape.length);
-  for (let i = shape.length - 1, s = 1; i >= 0; i--) {
-    st[i] = s;
-    s *= shape[i];
-  }
-  return st;
-}
+/** Row-major strides in elements (tfjs's computeStrides leaves out the last, which is 1). */
+const stridesOf = (shape: number[]): number[] => (shape.length ? [...tf.util.computeStrides(shape), 1] : []);
 
 /**
- * out (dense, shape `outShape`) ← x[offset + Σ iₖ·strides[k]] (element units). Dimensions of size 1
- * are dropped and neighbours that are contiguous in x merged; false if more than 5 remain.
+ * The copy out (dense, shape `outShape`) ← x[Σ iₖ·strides[k]] folded to the kernel's rank 5:
+ * dimensions of size 1 dropped, neighbours that are contiguous in x merged, leading 1s added.
+ * Undefined if more than 5 dimensions remain.
  */
-function stridedCopy(backend: WasmBackendLike, x: TensorInfoLike, out: TensorInfoLike, outShape: number[], offset: number, strides: number[]): boolean {
+function fold(outShape: number[], strides: number[]): { n: number[]; st: number[] } | undefined {
   const n: number[] = [];
   const st: number[] = [];
   for (let d = 0; d < outShape.length; d++) {
@@ -174,15 +170,23 @@ function stridedCopy(backend: WasmBackendLike, x: TensorInfoLike, out: TensorInf
       st.push(strides[d]);
     }
   }
-  if (n.length > 5) return false;
+  if (n.length > 5) return undefined;
   while (n.length < 5) {
     n.unshift(1);
     st.unshift(0);
   }
-  const src = backend.dataIdMap.get(x.dataId).memoryOffset + offset * ELEMENT_BYTES;
-  const dst = backend.dataIdMap.get(out.dataId).memoryOffset;
-  kernelsFor(backend).stridedCopy(src, dst, n[0], n[1], n[2], n[3], n[4], ...(st.map((v) => v * ELEMENT_BYTES) as [number, number, number, number, number]));
-  return true;
+  return { n, st };
+}
+
+/** A new dense tensor of shape `outShape` holding x[offset + Σ iₖ·strides[k]]; undefined if the copy does not fold to rank 5. */
+function stridedCopy(be: WasmBackendLike, x: TensorInfoLike, outShape: number[], offset: number, strides: number[]): TensorInfoLike | undefined {
+  const f = fold(outShape, strides);
+  if (!f) return undefined;
+  const out = be.makeOutput(outShape, x.dtype);
+  if (outShape.includes(0)) return out;
+  const [s0, s1, s2, s3, s4] = f.st.map((v) => v * ELEMENT_BYTES);
+  kernelsFor(be).stridedCopy(offsetOf(be, x) + offset * ELEMENT_BYTES, offsetOf(be, out), f.n[0], f.n[1], f.n[2], f.n[3], f.n[4], s0, s1, s2, s3, s4);
+  return out;
 }
 
 type KernelArgs = { inputs: Record<string, TensorInfoLike>; backend: unknown; attrs: Record<string, unknown> };
@@ -192,28 +196,14 @@ function fastTranspose({ inputs: { x }, backend, attrs }: KernelArgs): TensorInf
   if (!isWord(x.dtype)) return undefined;
   const perm = attrs.perm as number[];
   const inStrides = stridesOf(x.shape);
-  const outShape = perm.map((p) => x.shape[p]);
-  const be = backend as WasmBackendLike;
-  const out = be.makeOutput(outShape, x.dtype);
-  if (outShape.includes(0)) return out;
-  if (!stridedCopy(be, x, out, outShape, 0, perm.map((p) => inStrides[p]))) {
-    be.disposeData(out.dataId);
-    return undefined;
-  }
-  return out;
+  return stridedCopy(backend as WasmBackendLike, x, perm.map((p) => x.shape[p]), 0, perm.map((p) => inStrides[p]));
 }
 
 /** One piece [begin, begin + size) of x, by strided copy. */
 function slicePiece(be: WasmBackendLike, x: TensorInfoLike, begin: number[], size: number[]): TensorInfoLike | undefined {
   const inStrides = stridesOf(x.shape);
-  const out = be.makeOutput(size, x.dtype);
-  if (size.includes(0)) return out;
   const offset = begin.reduce((acc, b, i) => acc + b * inStrides[i], 0);
-  if (!stridedCopy(be, x, out, size, offset, inStrides)) {
-    be.disposeData(out.dataId);
-    return undefined;
-  }
-  return out;
+  return stridedCopy(be, x, size, offset, inStrides);
 }
 
 function fastSlice({ inputs: { x }, backend, attrs }: KernelArgs): TensorInfoLike | undefined {
@@ -303,13 +293,13 @@ export function adamStepOp(p: Tensor, m: Tensor, v: Tensor, g: Tensor, c: AdamCo
 }
 
 /**
- * Σx² of a float32 tensor, read in place and summed in float64, when the active backend is wasm;
- * undefined elsewhere. Not a tfjs kernel: it returns a number, as a dataSync of a sum would.
+ * Σx² of a float32 tensor, read in place and summed in float64, when the active backend is wasm
+ * and the kernels are in place; undefined elsewhere. Not a tfjs kernel: it returns a number, as a dataSync of a sum would.
  */
 export function wasmSumSquares(x: Tensor): number | undefined {
-  if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return undefined;
+  if (!registered || tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return undefined;
   const backend = tf.backend() as unknown as WasmBackendLike;
-  return kernelsFor(backend).sumSquares(backend.dataIdMap.get(x.dataId).memoryOffset, x.size);
+  return kernelsFor(backend).sumSquares(offsetOf(backend, x), x.size);
 }
 
 /** Write x into buf's rows [at, at + T) in place (the caller checks that the backend has the kernel). */
