@@ -12,7 +12,7 @@ import { selectBackend } from '../src/backend';
 import { disposeBundle, loadModel } from '../src/model/checkpoint';
 import { readPrompts } from '../src/data/read';
 import { evaluatePolicy } from '../src/sft/eval';
-import { builtCli, ROOT, runCli, tmpDir } from './helpers';
+import { ROOT, TEST_BACKEND, builtCli, runCli, tmpDir } from './helpers';
 
 function losses(file: string, n: number): number[] {
   return fs.readFileSync(file, 'utf8').trim().split('\n').slice(0, n).map((l) => JSON.parse(l).loss as number);
@@ -20,7 +20,7 @@ function losses(file: string, n: number): number[] {
 
 describe('embedded model', () => {
   before(async () => {
-    await selectBackend('wasm');
+    await selectBackend(TEST_BACKEND);
   });
 
   it('the shipped SFT model answers held-out arithmetic above chance and is calibrated on random numbers', async () => {
@@ -39,7 +39,7 @@ describe('embedded model', () => {
   ] as const) {
     it(`re-running ${stage} with the committed settings follows the shipped training log`, { skip: builtCli() ? false : 'needs the compiled CLI (npm test builds it)' }, () => {
       const out = tmpDir();
-      const r = runCli([...args, '--out', out, '--stop-after', '6', '--backend', 'wasm', '--quiet']);
+      const r = runCli([...args, '--out', out, '--stop-after', '6', '--backend', TEST_BACKEND, '--quiet']);
       assert.equal(r.status, 0, r.stderr);
       const mine = losses(path.join(out, 'metrics.jsonl'), 6);
       const shipped = losses(path.join(ROOT, 'models', log, 'training-metrics.jsonl'), 6);

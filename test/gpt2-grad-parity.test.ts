@@ -20,7 +20,7 @@ import { loadWeights, disposeBundle } from '../src/model/checkpoint';
 import { positionIdsFromMask, trunkParamNames } from '../src/model/gpt2';
 import { lmLoss, makeLMBatch, LMBatch } from '../src/model/lm';
 import { valueAndGrads } from '../src/model/optim';
-import { fixturePath } from './helpers';
+import { BACKENDS_UNDER_TEST, fixturePath } from './helpers';
 
 interface Fixture {
   model: string;
@@ -52,7 +52,7 @@ describe('gpt2-grads.json batch', () => {
   });
 });
 
-for (const backend of ['wasm', 'cpu'] as const) {
+for (const backend of BACKENDS_UNDER_TEST) {
   describe(`GPT-2 LM-loss gradients equal PyTorch's (${backend})`, () => {
     before(async () => {
       await selectBackend(backend);

@@ -12,7 +12,7 @@ import { selectBackend } from '../src/backend';
 import { tf, Tensor2D } from '../src/backend/tf';
 import { loadWeights, disposeBundle } from '../src/model/checkpoint';
 import { logits } from '../src/model/gpt2';
-import { fixturePath } from './helpers';
+import { BACKENDS_UNDER_TEST, fixturePath } from './helpers';
 
 interface Fixture {
   batch: { input_ids: number[][]; attention_mask: number[][]; position_ids: number[][]; logits: number[][][] };
@@ -31,7 +31,7 @@ function maxAbsDiff(a: number[][][], b: number[][][], mask?: number[][]): number
   return m;
 }
 
-for (const backend of ['wasm', 'cpu'] as const) {
+for (const backend of BACKENDS_UNDER_TEST) {
   describe(`GPT-2 logits equal transformers' (${backend})`, () => {
     before(async () => {
       await selectBackend(backend);

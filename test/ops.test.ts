@@ -11,6 +11,7 @@ import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D } from '../src/backend/tf';
 import { bmm, bmmBT, embedding, linear, tiedHead } from '../src/model/ops';
 import { geluNew, layerNorm, targetLogProbs } from '../src/model/fused';
 import { Rng } from '../src/util/rng';
+import { BACKENDS_UNDER_TEST } from './helpers';
 
 function randn(shape: number[], seed: number, scale = 1): Tensor {
   const rng = new Rng(seed);
@@ -37,7 +38,7 @@ function assertClose(r: { value: number; grads: number[] }, tol: number, what: s
   r.grads.forEach((d, i) => assert.ok(d <= tol, `${what}: gradient of input ${i} differs by ${d}`));
 }
 
-for (const backend of ['wasm', 'cpu'] as const) {
+for (const backend of BACKENDS_UNDER_TEST) {
   describe(`fast-path ops equal the plain formulas (${backend})`, () => {
     before(async () => {
       await selectBackend(backend);

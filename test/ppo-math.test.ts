@@ -29,6 +29,7 @@ import {
   klControllerFromState,
   KLControllerState,
 } from '../src/ppo/kl-controller';
+import { BACKENDS_UNDER_TEST, TEST_BACKEND, tfjsName } from './helpers';
 
 type M = number[][];
 interface Fixture {
@@ -110,24 +111,24 @@ const t2 = (m: M): Tensor2D => tf.tensor2d(m, undefined, 'float32');
 const t1 = (v: number[]): Tensor1D => tf.tensor1d(v, 'float32');
 const mul = (a: M, m: M): M => a.map((row, i) => row.map((v, j) => v * m[i][j]));
 
-// Every case runs on the cpu backend and on wasm (the laptop backend; its float32 oneHot
-// returns integer bit patterns, which only a wasm run shows). Both are initialised once, before
+// Every case runs on the cpu backend and on the suite's backend (wasm by default: its float32
+// oneHot returns integer bit patterns, which only a wasm run shows). Both are initialised once, before
 // any test reports: selectBackend() redirects stdout while a backend loads, and node:test's
 // reporter writes its results to stdout. Between suites we only switch with tf.setBackend.
 before(async () => {
-  await selectBackend('wasm');
+  await selectBackend(TEST_BACKEND);
   await selectBackend('cpu');
 });
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of BACKENDS_UNDER_TEST) {
   describe(`PPO math on ${backend}`, () => {
     before(async () => {
-      assert.ok(await tf.setBackend(backend), `backend ${backend} did not initialise`);
+      assert.ok(await tf.setBackend(tfjsName(backend)), `backend ${backend} did not initialise`);
     });
 
     describe('fixture provenance', () => {
       test('the fixture was made by TRL 0.11.x with the expected parameters', () => {
-      assert.equal(tf.getBackend(), backend);
+      assert.equal(tf.getBackend(), tfjsName(backend));
         assert.match(fx.trl_version, /^0\.11\./);
         assert.equal(fx.inputs.mask.length, 4);
         assert.equal(fx.inputs.mask[0].length, 6);

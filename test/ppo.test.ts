@@ -16,7 +16,7 @@ import { trainPPO } from '../src/ppo/trainer';
 import { PPOConfigSchema } from '../src/ppo/config';
 import { RewardScorer } from '../src/reward/scorer';
 import { PromptRecord } from '../src/data/records';
-import { tmpDir } from './helpers';
+import { TEST_BACKEND, tmpDir } from './helpers';
 
 function tinyModel(seed: number): ModelBundle {
   const tok = tokenizerFromJson(trainByteLevelBPE(['Tell me a random integer between 0 and 99.', 'the sea is blue and calm'], { vocabSize: 460, minFrequency: 1, singleTokenNumbers: true }));
@@ -41,7 +41,7 @@ const prompts: PromptRecord[] = Array.from({ length: 8 }, (_, i) => ({ id: `p${i
 
 describe('PPO', () => {
   before(async () => {
-    await selectBackend('wasm');
+    await selectBackend(TEST_BACKEND);
   });
 
   it('optimises a scripted reward, logs TRL metric names and frees its tensors', async () => {

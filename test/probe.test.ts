@@ -14,7 +14,7 @@ import { readPrompts } from '../src/data/read';
 import { goldenMin, probeModels, ProbeConfigSchema } from '../src/probe/stage';
 import { numberScores } from '../src/probe/numbers';
 import { continuationLogProbs } from '../src/model/score';
-import { ROOT } from './helpers';
+import { ROOT, TEST_BACKEND } from './helpers';
 
 function atTemperature(m: ModelBundle, T: number): ModelBundle {
   const params = { ...m.params };
@@ -24,7 +24,7 @@ function atTemperature(m: ModelBundle, T: number): ModelBundle {
 
 describe('probes', () => {
   before(async () => {
-    await selectBackend('wasm');
+    await selectBackend(TEST_BACKEND);
   });
 
   it('goldenMin finds the minimum of a unimodal function on a log scale', () => {

@@ -21,7 +21,7 @@ import { RewardTrainConfigSchema } from '../src/reward/config';
 import { loadRewardScorer } from '../src/reward/scorer';
 import { setQuiet } from '../src/util/progress';
 import { Rng } from '../src/util/rng';
-import { builtCli, ROOT, runCli, tmpDir } from './helpers';
+import { ROOT, TEST_BACKEND, builtCli, runCli, tmpDir } from './helpers';
 
 const MODEL = path.join(ROOT, 'models', 'tiny-sft');
 const TRAIN = path.join(ROOT, 'data', 'reward-collapse', 'train.rankings.jsonl');
@@ -36,7 +36,7 @@ const SMALL_CFG = { train_layers: 2, batch_prompts: 4, lr: 3e-4, epochs: 32, eva
 
 let model: ModelBundle;
 before(async () => {
-  await selectBackend('wasm');
+  await selectBackend(TEST_BACKEND);
   setQuiet(true);
   model = await loadModel(MODEL);
 });

@@ -13,7 +13,7 @@ import { disposeBundle, initModel, saveModel } from '../src/model/checkpoint';
 import { decodeSafetensors } from '../src/model/safetensors';
 import { tokenizerFromJson } from '../src/tokenizer/tokenizer';
 import { trainByteLevelBPE } from '../src/tokenizer/train-bpe';
-import { ROOT, runCli, tmpDir } from './helpers';
+import { ROOT, runCli, TEST_BACKEND, tmpDir } from './helpers';
 
 const BIN = path.join(ROOT, 'bin', 'run.js');
 const STEPS = 150;
@@ -75,7 +75,7 @@ function runSync(name: string, extra: string[] = []) {
 function runAsync(name: string, extra: string[] = []) {
   const child = spawn(process.execPath, [BIN, 'run', configFile, '--set', `run_dir=${runDir(name)}`, ...extra], {
     cwd: ROOT,
-    env: { ...process.env, RLHF_BACKEND: 'wasm' },
+    env: { ...process.env, RLHF_BACKEND: TEST_BACKEND },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

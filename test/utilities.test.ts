@@ -13,6 +13,8 @@ import {
   utilityKey,
   UtilitySpec,
 } from '../src/reward/utilities';
+import { BACKENDS_UNDER_TEST, TEST_BACKEND, tfjsName } from './helpers';
+import type { BackendName } from '../src/backend';
 
 /** One of each utility, with the parameters the paper uses where it has one. */
 const SPECS: UtilitySpec[] = [
@@ -173,15 +175,15 @@ describe('utility specs and the prompt-aware rule', () => {
 // Initialise both backends once, before any test runs: selectBackend briefly redirects stdout,
 // which node:test uses to report results from this file, so it must not overlap a test.
 before(async () => {
-  await selectBackend('wasm');
+  await selectBackend(TEST_BACKEND);
   await selectBackend('cpu');
 });
 
-async function useBackend(name: 'cpu' | 'wasm'): Promise<void> {
-  assert.ok(await tf.setBackend(name), `backend ${name}`);
+async function useBackend(name: BackendName): Promise<void> {
+  assert.ok(await tf.setBackend(tfjsName(name)), `backend ${name}`);
 }
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of BACKENDS_UNDER_TEST) {
   describe(`utility tensors on ${backend}`, () => {
     it('tensor form == number form, values and tf.grad gradients (float32)', async () => {
       await useBackend(backend);

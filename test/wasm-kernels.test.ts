@@ -15,6 +15,7 @@ import { FAST_BATCH_MATMUL, fastBatchMatMulOp, wasmKernelOverridden, wasmSumSqua
 import { KERNELS_WASM_BASE64 } from '../src/backend/wasm-kernels/kernels-wasm';
 import { assembleKernelsWasm } from '../src/backend/wasm-kernels/assemble';
 import { Rng } from '../src/util/rng';
+import { onlyOn } from './helpers';
 
 function randn(shape: number[], seed: number): { t: Tensor3D; v: Float32Array } {
   const rng = new Rng(seed);
@@ -70,7 +71,7 @@ describe('wasm kernels', () => {
     assert.ok(committed.equals(Buffer.from(bytes)), `committed ${committed.length} bytes (sha256 ${digest(committed).slice(0, 12)}), text assembles to ${bytes.length} (${digest(bytes).slice(0, 12)}): run \`npm run build:wasm-kernels\``);
   });
 
-  describe(`${FAST_BATCH_MATMUL} on wasm`, () => {
+  describe(`${FAST_BATCH_MATMUL} on wasm`, { skip: onlyOn('wasm', 'the wasm backend\'s own kernels') }, () => {
     before(async () => {
       await selectBackend('wasm');
     });
@@ -181,7 +182,7 @@ function* indices(shape: number[]): Generator<number[]> {
 
 const iota = (n: number) => Array.from({ length: n }, (_, i) => i * 3 - 7);
 
-describe('Transpose, Slice and SplitV on wasm (strided-copy kernel) equal a JS reference', () => {
+describe('Transpose, Slice and SplitV on wasm (strided-copy kernel) equal a JS reference', { skip: onlyOn('wasm', 'the wasm backend\'s own kernels') }, () => {
   before(async () => {
     await selectBackend('wasm');
   });
