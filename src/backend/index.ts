@@ -245,7 +245,4 @@ export function currentBackend(): BackendReport | undefined {
   return current;
 }
 
-/** Whether the active backend has a kernel (used to route around kernels wasm lacks). */
-export function hasKernel(kernelName: string): boolean {
-  return tf.getKernel(kernelName, tf.getBackend()) !== undefined;
-}
+export { hasKernel } from './fast-ops';

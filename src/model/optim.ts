@@ -13,8 +13,7 @@
  */
 import { tf, Tensor, Variable } from '../backend/tf';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { hasKernel } from '../backend';
-import { ADAM_STEP, adamStepOp, wasmSumSquares } from '../backend/wasm-kernels';
+import { adamSlot, AdamSlot, AdamSlotState, sumSquares } from '../backend/fast-ops';
 
 export interface AdamConfig {
   lr: number;
@@ -29,27 +28,19 @@ export interface AdamConfig {
 
 export const ADAM_DEFAULTS: AdamConfig = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1.0 };
 
-/** Σ over tensors of Σx²: one float64 pass per tensor on wasm; elsewhere a running sum kept on the device. */
-function sumOfSquares(ts: Tensor[]): number {
-  const host = ts.map((t) => wasmSumSquares(t));
-  if (host.every((x) => x !== undefined)) return (host as number[]).reduce((a, b) => a + b, 0);
-  // One read at the end, not one per tensor (on a GPU each read is a sync).
-  let sumSq: tfTypes.Scalar = tf.scalar(0);
-  for (const t of ts) {
-    const next = tf.tidy(() => tf.add(sumSq, tf.sum(tf.square(t))) as tfTypes.Scalar);
-    sumSq.dispose();
-    sumSq = next;
-  }
-  const out = sumSq.dataSync()[0];
-  sumSq.dispose();
-  return out;
+/** Optimizer state for checkpoints: the step and, per parameter, its moments as the backend keeps them. */
+export interface AdamState {
+  step: number;
+  tensors: Record<string, { shape: number[]; data: Float32Array }>;
 }
 
 export class Adam {
   readonly cfg: AdamConfig;
   step = 0;
-  private m = new Map<string, Variable>();
-  private v = new Map<string, Variable>();
+  /** Per parameter: its moments and update, on the backend's fast path (src/backend/fast-ops). */
+  private slots = new Map<string, AdamSlot>();
+  /** Restored moments of parameters not yet seen since load(). */
+  private pending = new Map<string, AdamSlotState>();
 
   constructor(cfg: Partial<AdamConfig> = {}) {
     this.cfg = { ...ADAM_DEFAULTS, ...cfg };
@@ -64,77 +55,72 @@ export class Adam {
     this.step += 1;
     const { beta1, beta2, eps, weightDecay, maxGradNorm } = this.cfg;
     const names = Object.keys(grads).filter((k) => vars[k]);
-    const norm = Math.sqrt(sumOfSquares(names.map((k) => grads[k])));
+    const norm = Math.sqrt(sumSquares(names.map((k) => grads[k])));
     const clip = maxGradNorm > 0 && norm > maxGradNorm ? maxGradNorm / (norm + 1e-6) : 1;
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
-    const alpha = (lr * Math.sqrt(bc2)) / bc1;
-    const epsHat = eps * Math.sqrt(bc2);
-    const c1 = (1 - beta1) * clip;
-    const c2 = (1 - beta2) * clip * clip;
-    const decay = weightDecay > 0 ? 1 - lr * weightDecay : 1;
-    const fused = hasKernel(ADAM_STEP);
-    // One parameter at a time: updating all of them in one tidy would keep every parameter's
-    // temporaries alive at once (several times the model's size).
-    for (const k of names) {
-      const p = vars[k];
-      this.initState(k, p);
-      const m = this.m.get(k)!;
-      const v = this.v.get(k)!;
-      const g = grads[k];
-      if (fused) {
-        // wasm: the same float32 operations in one pass over the four arrays (src/backend/wasm-kernels).
-        const [p2, m2, v2] = adamStepOp(p, m, v, g, { b1: beta1, c1, b2: beta2, c2, alpha, epsHat, decay });
-        g.dispose();
-        p.assign(p2);
-        m.assign(m2);
-        v.assign(v2);
-        tf.dispose([p2, m2, v2]);
-        continue;
-      }
-      // One tidy per line so that at most a few parameter-sized temporaries live at once (GPT-2
-      // 124M's embedding is 154 MB; all of an update's temporaries at once would not fit in wasm).
-      // The assign is inside the tidy: the variable takes the data, the tidy frees the tensor.
-      tf.tidy(() => m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, c1))));
-      tf.tidy(() => v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), c2))));
-      g.dispose(); // done with it: frees room for the next parameter's temporaries
-      const step = tf.tidy(() => tf.mul(tf.div(m, tf.add(tf.sqrt(v), epsHat)), alpha));
-      tf.tidy(() => p.assign(decay !== 1 ? tf.sub(tf.mul(p, decay), step) : tf.sub(p, step)));
-      step.dispose();
-    }
+    const scalars = {
+      beta1,
+      beta2,
+      clip,
+      alpha: (lr * Math.sqrt(bc2)) / bc1,
+      epsHat: eps * Math.sqrt(bc2),
+      decay: weightDecay > 0 ? 1 - lr * weightDecay : 1,
+    };
+    // One parameter at a time: updating all of them at once would keep every parameter's
+    // temporaries alive together (several times the model's size).
+    for (const k of names) this.slot(k, vars[k]).step(vars[k], grads[k], scalars);
     return norm;
   }
 
-  private initState(k: string, p: Variable): void {
-    if (this.m.has(k)) return;
-    // In a tidy: a variable shares its initial tensor's data, which must not stay referenced.
-    this.m.set(k, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
-    this.v.set(k, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+  private slot(k: string, p: Variable): AdamSlot {
+    let s = this.slots.get(k);
+    if (!s) {
+      s = adamSlot(p, this.pending.get(k));
+      this.pending.delete(k);
+      this.slots.set(k, s);
+    }
+    return s;
   }
 
-  /** State for checkpoints: step and the moment tensors by name. */
-  async state(): Promise<{ step: number; tensors: Record<string, { shape: number[]; data: Float32Array }> }> {
-    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const [k, t] of this.m) tensors[`m.${k}`] = { shape: t.shape.slice(), data: (await t.data()) as Float32Array };
-    for (const [k, t] of this.v) tensors[`v.${k}`] = { shape: t.shape.slice(), data: (await t.data()) as Float32Array };
+  /**
+   * State for checkpoints: the step and the moment tensors by name (`m.<param>`, `v.<param>`;
+   * `m_scale.<param>`, `v_scale.<param>` where the backend keeps a moment scaled: true m = scale·m).
+   */
+  async state(): Promise<AdamState> {
+    const tensors: AdamState['tensors'] = {};
+    const all = new Map<string, AdamSlotState>(this.pending);
+    for (const [k, s] of this.slots) all.set(k, await s.state());
+    for (const [k, s] of all) {
+      tensors[`m.${k}`] = { shape: s.shape, data: s.m };
+      tensors[`v.${k}`] = { shape: s.shape, data: s.v };
+      if (s.mScale !== 1 || s.vScale !== 1) {
+        tensors[`m_scale.${k}`] = { shape: [], data: Float32Array.of(s.mScale) };
+        tensors[`v_scale.${k}`] = { shape: [], data: Float32Array.of(s.vScale) };
+      }
+    }
     return { step: this.step, tensors };
   }
 
-  load(step: number, tensors: Record<string, { shape: number[]; data: Float32Array }>): void {
+  load(step: number, tensors: AdamState['tensors']): void {
     this.dispose();
     this.step = step;
     for (const [name, t] of Object.entries(tensors)) {
-      const [kind, ...rest] = name.split('.');
-      const key = rest.join('.');
-      const variable = tf.tidy(() => tf.variable(tf.tensor(t.data, t.shape), false));
-      (kind === 'm' ? this.m : this.v).set(key, variable);
+      const dot = name.indexOf('.');
+      const [kind, key] = [name.slice(0, dot), name.slice(dot + 1)];
+      if (kind !== 'm' && kind !== 'v') continue;
+      const s = this.pending.get(key) ?? { shape: t.shape, m: new Float32Array(0), v: new Float32Array(0), mScale: 1, vScale: 1 };
+      s[kind] = t.data;
+      const scale = tensors[`${kind}_scale.${key}`];
+      if (scale) s[kind === 'm' ? 'mScale' : 'vScale'] = scale.data[0];
+      this.pending.set(key, s);
     }
   }
 
   dispose(): void {
-    tf.dispose([...this.m.values(), ...this.v.values()]);
-    this.m.clear();
-    this.v.clear();
+    for (const s of this.slots.values()) s.dispose();
+    this.slots.clear();
+    this.pending.clear();
   }
 }
 

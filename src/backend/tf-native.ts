@@ -1,0 +1,195 @@
+/**
+ * Fast paths on the native TensorFlow backend (@tensorflow/tfjs-node(-gpu)), through its binding's
+ * `executeOp`, which runs any TensorFlow op by name. tfjs's kernels cover the model; these cover
+ * what tfjs expresses as many passes over memory:
+ *
+ * - Adam: TensorFlow's own fused `ResourceApplyAdam` updates a parameter and its two moments in
+ *   one pass, in place, on resource variables. tfjs's ops take ~12 kernels per parameter, each
+ *   allocating a full-size output; at GPT-2 124M the update is memory-bound (≈3.5 GB moved per
+ *   step, measured ≈10 GB/s on a 2-core host), so the passes are what count.
+ * - Σx² for the gradient norm: one `L2Loss` per tensor and one `AddN`.
+ *
+ * Resource variables hold the moments; the parameter itself stays a tfjs Variable (the model reads
+ * it). For the update it is lent to a resource variable: TensorFlow updates a buffer in place only
+ * when nothing else holds it, so when the parameter's data is not shared with another tfjs tensor,
+ * tfjs's handle is released for the update and the variable's new value is handed back to the same
+ * tfjs data id (no copy, no allocation). When it is shared (a tf.clone of the parameter, say),
+ * TensorFlow copies before writing and the parameter takes the copy, which leaves the sharer as it
+ * was: tfjs's value semantics hold either way.
+ */
+import { tf, Tensor, Variable } from './tf';
+
+/** The parts of tfjs-node's backend and binding used here. */
+interface NodeBackend {
+  binding: Binding;
+  tensorMap: { get(dataId: object): { id: number; values: unknown; refCount: number } };
+  getInputTensorIds(ts: Tensor[]): number[];
+  createOutputTensor(info: TensorMeta): Tensor;
+}
+interface TensorMeta {
+  id: number;
+  shape: number[];
+  dtype: number;
+}
+interface Attr {
+  name: string;
+  type: number;
+  value: unknown;
+}
+interface Binding {
+  executeOp(name: string, attrs: Attr[], inputIds: number[], numOutputs: number): TensorMeta[];
+  deleteTensor(id: number): void;
+  TF_FLOAT: number;
+  TF_ATTR_TYPE: number;
+  TF_ATTR_SHAPE: number;
+  TF_ATTR_STRING: number;
+  TF_ATTR_BOOL: number;
+}
+
+/** TensorFlow's GUID for "a new resource owned by this handle" (ResourceHandle::ANONYMOUS_NAME): freed with its last handle. */
+const ANONYMOUS_NAME = 'cd2c89b7-88b7-44c8-ad83-06c2a9158347';
+
+export function onNativeTensorflow(): boolean {
+  return tf.getBackend() === 'tensorflow';
+}
+
+function nodeBackend(): NodeBackend {
+  return tf.backend() as unknown as NodeBackend;
+}
+
+/** A float32 resource variable: its handle's id in the binding. Deleting the handle frees it. */
+class ResourceVar {
+  readonly id: number;
+  private readonly be = nodeBackend();
+
+  constructor(shape: number[], init: Tensor) {
+    const B = this.be.binding;
+    this.id = B.executeOp(
+      'VarHandleOp',
+      [
+        { name: 'dtype', type: B.TF_ATTR_TYPE, value: B.TF_FLOAT },
+        { name: 'shape', type: B.TF_ATTR_SHAPE, value: shape },
+        { name: 'container', type: B.TF_ATTR_STRING, value: '' },
+        { name: 'shared_name', type: B.TF_ATTR_STRING, value: ANONYMOUS_NAME },
+      ],
+      [],
+      1,
+    )[0].id;
+    this.assign(init);
+  }
+
+  /** The variable now holds `t`'s buffer (shared, not copied). */
+  assign(t: Tensor): void {
+    const B = this.be.binding;
+    this.be.binding.executeOp('AssignVariableOp', [dtypeAttr(B), { name: 'validate_shape', type: B.TF_ATTR_BOOL, value: true }], [this.id, ...this.be.getInputTensorIds([t])], 0);
+  }
+
+  /** A new binding handle to the variable's current buffer (shared, not copied). */
+  readHandle(): TensorMeta {
+    return this.be.binding.executeOp('ReadVariableOp', [dtypeAttr(this.be.binding)], [this.id], 1)[0];
+  }
+
+  /** Its value as a tfjs tensor. */
+  read(): Tensor {
+    return this.be.createOutputTensor(this.readHandle());
+  }
+
+  dispose(): void {
+    this.be.binding.deleteTensor(this.id);
+  }
+}
+
+const dtypeAttr = (B: Binding): Attr => ({ name: 'dtype', type: B.TF_ATTR_TYPE, value: B.TF_FLOAT });
+
+/** Scalars of one Adam update in the form TensorFlow's ApplyAdam takes them (see NativeAdamSlot.step). */
+export interface NativeAdamScalars {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+}
+
+/**
+ * Adam moments in two resource variables, and the update as TensorFlow's fused ResourceApplyAdam:
+ *   lr_t = lr·√(1−β2ᵖ)/(1−β1ᵖ);  m ← m + (g − m)(1−β1);  v ← v + (g² − v)(1−β2);  θ ← θ − lr_t·m/(√v + ε)
+ * (β1ᵖ, β2ᵖ are the bias-correction powers; the caller folds the correction into lr and passes 0).
+ */
+export class NativeAdamSlot {
+  private readonly be = nodeBackend();
+  private readonly m: ResourceVar;
+  private readonly v: ResourceVar;
+  /** The parameter's resource variable, lent its buffer for each update. */
+  private readonly p: ResourceVar;
+
+  constructor(param: Variable, m: Tensor, v: Tensor) {
+    this.m = new ResourceVar(param.shape, m);
+    this.v = new ResourceVar(param.shape, v);
+    this.p = new ResourceVar(param.shape, param);
+  }
+
+  /** θ, m, v ← one ApplyAdam step from gradient g (not freed here). */
+  step(param: Variable, g: Tensor, s: NativeAdamScalars): void {
+    const be = this.be;
+    const B = be.binding;
+    const info = be.tensorMap.get(param.dataId);
+    this.p.assign(param);
+    // Release tfjs's handle when no other tfjs tensor shares the data, so the variable holds the
+    // only reference and TensorFlow writes in place (see the file comment).
+    const inPlace = info.refCount === 1 && info.values == null;
+    if (inPlace) {
+      B.deleteTensor(info.id);
+      info.id = -1;
+    }
+    const scalars = tf.tidy(() => [tf.scalar(0), tf.scalar(0), tf.scalar(s.lr), tf.scalar(s.beta1), tf.scalar(s.beta2), tf.scalar(s.eps)]);
+    try {
+      B.executeOp(
+        'ResourceApplyAdam',
+        [
+          { name: 'T', type: B.TF_ATTR_TYPE, value: B.TF_FLOAT },
+          { name: 'use_locking', type: B.TF_ATTR_BOOL, value: false },
+          { name: 'use_nesterov', type: B.TF_ATTR_BOOL, value: false },
+        ],
+        [this.p.id, this.m.id, this.v.id, ...be.getInputTensorIds([...scalars, g])],
+        0,
+      );
+    } finally {
+      tf.dispose(scalars);
+      // Hand the (updated, or on failure unchanged) buffer back to the parameter.
+      if (inPlace) info.id = this.p.readHandle().id;
+    }
+    if (!inPlace) {
+      const updated = this.p.read();
+      param.assign(updated);
+      updated.dispose();
+    }
+  }
+
+  /** The stored moment buffers (scaled as the caller keeps them). */
+  async moments(): Promise<{ m: Float32Array; v: Float32Array }> {
+    const m = this.m.read();
+    const v = this.v.read();
+    try {
+      return { m: (await m.data()) as Float32Array, v: (await v.data()) as Float32Array };
+    } finally {
+      tf.dispose([m, v]);
+    }
+  }
+
+  dispose(): void {
+    this.m.dispose();
+    this.v.dispose();
+    this.p.dispose();
+  }
+}
+
+/** Σ over tensors of Σx², as one L2Loss (Σx²/2) per tensor and one AddN, read once. */
+export function nativeSumSquares(ts: Tensor[]): number {
+  if (ts.length === 0) return 0;
+  const be = nodeBackend();
+  const B = be.binding;
+  const halves = ts.map((t) => be.createOutputTensor(B.executeOp('L2Loss', [{ name: 'T', type: B.TF_ATTR_TYPE, value: B.TF_FLOAT }], be.getInputTensorIds([t]), 1)[0]));
+  const total = tf.addN(halves);
+  const out = 2 * total.dataSync()[0];
+  tf.dispose([...halves, total]);
+  return out;
+}
