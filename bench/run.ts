@@ -10,8 +10,10 @@
  *    steps at the two positions alternate and the medians are compared)
  *  - tensor count and resident memory over 50 training steps
  *
- * Usage: node dist/bench/run.js [--backend wasm] [--skip-124m]
+ * Usage: node dist/bench/run.js [--backend wasm] [--skip-124m | --only-124m]
  * The 124M training row runs last: if it runs out of memory the rows before it are still written.
+ * --only-124m runs just the matMul yardstick and the 124M rows (scripts/gpu-check.sh) and writes
+ * bench/results/<backend>-124m.json, so that a partial run never replaces a full results file.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -158,10 +160,13 @@ function decodeTimes(params: Params, cfg: GPT2Config, positions: number[], B: nu
 }
 
 (async () => {
+  const only124m = process.argv.includes('--only-124m');
+  const skip124m = process.argv.includes('--skip-124m');
+  if (only124m && skip124m) throw new Error('--only-124m and --skip-124m exclude each other');
   const backend = await selectBackend((arg('backend') ?? 'auto') as BackendChoice);
   const tiny: GPT2Config = { ...TINY_CONFIG, vocab_size: TINY_VOCAB, bos_token_id: 511, eos_token_id: 511 };
   const gpt2: GPT2Config = { vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12, layer_norm_epsilon: 1e-5, activation_function: 'gelu_new', bos_token_id: 50256, eos_token_id: 50256 };
-  const out: Record<string, unknown> = { backend: backend.chosen, date: new Date().toISOString() };
+  const out: Record<string, unknown> = { backend: backend.chosen, date: new Date().toISOString(), ...(only124m ? { only_124m: true } : {}) };
   const rows: string[][] = [];
 
   // Measured before and after the other rows; the higher of the two is the yardstick (so a slow
@@ -171,31 +176,35 @@ function decodeTimes(params: Params, cfg: GPT2Config, positions: number[], B: nu
   const mmRow = ['plain matMul 1024² (median of 15)', '', ''];
   rows.push(mmRow);
 
-  const tinyTrain = trainStep(tiny, 16, 64, 50);
-  out.train_tiny = { ...tinyTrain, tensors: undefined, rss: undefined };
-  const t = tinyTrain.tensors;
-  const r = tinyTrain.rss;
-  out.memory_over_50_steps = { tensors_first: t[1], tensors_last: t[t.length - 1], rss_mb_step5: r[4], rss_mb_last: r[r.length - 1] };
-  rows.push(['tensors over 50 steps', `${t[1]} → ${t[t.length - 1]}`, `RSS ${r[4].toFixed(0)} → ${r[r.length - 1].toFixed(0)} MB`]);
+  // The tiny rows (skipped by --only-124m).
+  let tinyTrain: ReturnType<typeof trainStep> | undefined;
+  if (!only124m) {
+    tinyTrain = trainStep(tiny, 16, 64, 50);
+    out.train_tiny = { ...tinyTrain, tensors: undefined, rss: undefined };
+    const t = tinyTrain.tensors;
+    const r = tinyTrain.rss;
+    out.memory_over_50_steps = { tensors_first: t[1], tensors_last: t[t.length - 1], rss_mb_step5: r[4], rss_mb_last: r[r.length - 1] };
+    rows.push(['tensors over 50 steps', `${t[1]} → ${t[t.length - 1]}`, `RSS ${r[4].toFixed(0)} → ${r[r.length - 1].toFixed(0)} MB`]);
 
-  const params = makeVars(tiny, 3) as unknown as Params;
-  const B = 16;
-  const g0 = performance.now();
-  const gen = generate(params, tiny, Array.from({ length: B }, () => [1, 2, 3]), { maxNewTokens: 64, temperature: 1, eosId: -1, rng: new Rng(1) });
-  const genS = (performance.now() - g0) / 1000;
-  const genTok = gen.tokens.reduce((a, x) => a + x.length, 0);
-  out.sampling_tiny = { batch: B, tokens: genTok, tokens_per_second: genTok / genS };
-  rows.push([`sampling, tiny, KV cache (B${B})`, `${(genTok / genS).toFixed(0)} tok/s`, '']);
-  const [at20, at100] = decodeTimes(params, tiny, [20, 100], B);
-  out.decode_ms_per_step = { pos20: at20, pos100: at100, ratio: at100 / at20 };
-  rows.push(['decode step at pos 100 / pos 20 (tiny, n_positions 128)', `${at100.toFixed(2)} / ${at20.toFixed(2)} ms`, `ratio ${(at100 / at20).toFixed(2)}`]);
-  const wide: GPT2Config = { ...tiny, n_positions: 256 };
-  const wparams = makeVars(wide, 4) as unknown as Params;
-  const [w20, w200] = decodeTimes(wparams, wide, [20, 200], B);
-  out.decode_ms_per_step_256 = { pos20: w20, pos200: w200, ratio: w200 / w20 };
-  rows.push(['decode step at pos 200 / pos 20 (tiny width, n_positions 256)', `${w200.toFixed(2)} / ${w20.toFixed(2)} ms`, `ratio ${(w200 / w20).toFixed(2)}`]);
-  tf.dispose(Object.values(params));
-  tf.dispose(Object.values(wparams));
+    const params = makeVars(tiny, 3) as unknown as Params;
+    const B = 16;
+    const g0 = performance.now();
+    const gen = generate(params, tiny, Array.from({ length: B }, () => [1, 2, 3]), { maxNewTokens: 64, temperature: 1, eosId: -1, rng: new Rng(1) });
+    const genS = (performance.now() - g0) / 1000;
+    const genTok = gen.tokens.reduce((a, x) => a + x.length, 0);
+    out.sampling_tiny = { batch: B, tokens: genTok, tokens_per_second: genTok / genS };
+    rows.push([`sampling, tiny, KV cache (B${B})`, `${(genTok / genS).toFixed(0)} tok/s`, '']);
+    const [at20, at100] = decodeTimes(params, tiny, [20, 100], B);
+    out.decode_ms_per_step = { pos20: at20, pos100: at100, ratio: at100 / at20 };
+    rows.push(['decode step at pos 100 / pos 20 (tiny, n_positions 128)', `${at100.toFixed(2)} / ${at20.toFixed(2)} ms`, `ratio ${(at100 / at20).toFixed(2)}`]);
+    const wide: GPT2Config = { ...tiny, n_positions: 256 };
+    const wparams = makeVars(wide, 4) as unknown as Params;
+    const [w20, w200] = decodeTimes(wparams, wide, [20, 200], B);
+    out.decode_ms_per_step_256 = { pos20: w20, pos200: w200, ratio: w200 / w20 };
+    rows.push(['decode step at pos 200 / pos 20 (tiny width, n_positions 256)', `${w200.toFixed(2)} / ${w20.toFixed(2)} ms`, `ratio ${(w200 / w20).toFixed(2)}`]);
+    tf.dispose(Object.values(params));
+    tf.dispose(Object.values(wparams));
+  }
 
   const trainRow = (label: string, r: ReturnType<typeof trainStep>) =>
     rows.push([
@@ -208,8 +217,8 @@ function decodeTimes(params: Params, cfg: GPT2Config, positions: number[], B: nu
   out.matmul_1024_gflops = { start: mmStart, end: mmEnd, used: mm };
   mmRow[1] = `${mm.toFixed(1)} GFLOP/s`;
   mmRow[2] = `start ${mmStart.toFixed(1)}, end ${mmEnd.toFixed(1)}`;
-  trainRow('train step, tiny (B16×T64)', tinyTrain);
-  if (!process.argv.includes('--skip-124m')) {
+  if (tinyTrain) trainRow('train step, tiny (B16×T64)', tinyTrain);
+  if (!skip124m) {
     const bparams = makeVars(gpt2, 5) as unknown as Params;
     const [b20, b200] = decodeTimes(bparams, gpt2, [20, 200], 4, 10);
     tf.dispose(Object.values(bparams));
@@ -229,7 +238,7 @@ function decodeTimes(params: Params, cfg: GPT2Config, positions: number[], B: nu
   const w1 = Math.max(...rows.map((x) => x[1].length));
   console.log(`backend ${backend.chosen}`);
   for (const row of rows) console.log(`${row[0].padEnd(w0)}  ${row[1].padEnd(w1)}  ${row[2]}`);
-  const file = path.join(__dirname, '..', '..', 'bench', 'results', `${backend.chosen}.json`);
+  const file = path.join(__dirname, '..', '..', 'bench', 'results', `${backend.chosen}${only124m ? '-124m' : ''}.json`);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
   console.log(`written ${file}`);
