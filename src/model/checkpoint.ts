@@ -4,21 +4,24 @@
  * the tokenizer files. Extra heads (reward `score.weight`, value `v_head.summary.*`) are extra
  * tensors in the same file; transformers ignores them when it loads a GPT2LMHeadModel, and
  * GPT2ForSequenceClassification picks up `score.weight`. rlhf's own settings live under the
- * `rlhf` key of config.json.
+ * `rlhf` key of config.json. An untied LM head (tie_word_embeddings: false) is `lm_head.weight`
+ * [V, C], loaded into and saved from `params` like the trunk; with a tied head a stored
+ * lm_head.weight is ignored, as transformers ties it to the embedding.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tf, Tensor } from '../backend/tf';
 import { GPT2Config, parseConfig, toHFConfig } from './config';
-import { initTrunk, Params, trunkParamNames, trunkParamShapes } from './gpt2';
+import { initTrunk, LM_HEAD, Params, paramNames, paramShapes } from './gpt2';
 import { decodeSafetensors, encodeSafetensors, HostTensor } from './safetensors';
 import { loadTokenizer, saveTokenizer, TextTokenizer } from '../tokenizer/tokenizer';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs';
+import { foreignFilesInModelDir } from '../util/output-dir';
 import { resolveHubModel } from './hub';
 
 export interface ModelBundle {
   config: GPT2Config;
-  /** Trunk parameters by Hugging Face name (tf tensors). */
+  /** The LM's parameters by Hugging Face name (tf tensors): the trunk, and lm_head.weight when untied. */
   params: Params;
   /** Extra heads by name, e.g. 'score.weight' [1, C]. */
   heads: Params;
@@ -34,7 +37,7 @@ const HEAD_PREFIXES = ['score.', 'v_head.'];
 /** Map a stored name to ours: the original `gpt2` repo stores trunk names without `transformer.`. */
 function canonicalName(name: string): string | null {
   if (/\.attn\.(masked_)?bias$/.test(name)) return null; // causal-mask buffers of old checkpoints
-  if (name === 'lm_head.weight') return null; // tied to wte
+  if (name === LM_HEAD) return name; // used only when the config unties it (loadWeights)
   if (HEAD_PREFIXES.some((p) => name.startsWith(p))) return name;
   if (name.startsWith('transformer.')) return name;
   return `transformer.${name}`;
@@ -78,10 +81,11 @@ export function loadWeights(dir: string): Omit<ModelBundle, 'tokenizer'> {
   }
   const config = parseConfig(raw, cfgPath);
   const stored = readTensors(dir);
-  const shapes = trunkParamShapes(config);
+  const shapes = paramShapes(config);
   const params: Params = {};
-  for (const name of trunkParamNames(config)) {
+  for (const name of paramNames(config)) {
     const t = stored[name];
+    if (!t && name === LM_HEAD) throw new Error(`${dir}: tensor '${LM_HEAD}' is missing from the checkpoint, and ${cfgPath} says tie_word_embeddings: false (an untied head needs its own weights)`);
     if (!t) throw new Error(`${dir}: tensor '${name}' is missing from the checkpoint`);
     if (t.shape.join() !== shapes[name].join())
       throw new Error(`${dir}: tensor '${name}' has shape [${t.shape}], config.json implies [${shapes[name]}]`);
@@ -165,10 +169,28 @@ function writeShards(dir: string, tensors: Record<string, HostTensor>, maxBytes:
   writeJsonAtomic(path.join(dir, 'model.safetensors.index.json'), { metadata: { total_size: total }, weight_map: weightMap });
 }
 
-/** Swap a finished temporary directory into place. */
+/**
+ * Swap a finished temporary directory into place. The old directory is removed only when every
+ * file in it is one that saveModel or saveTrainState writes: a file of the user's there (notes in
+ * OUT/model/) stops the swap with an error naming it, and nothing is changed (the commands check
+ * this before they compute, see util/output-dir; this is the last guard, and it keeps the new
+ * files beside it as <dir>.new-<ms>). The old directory is
+ * renamed to a hidden `.<name>.old-<pid>-<ms>` first, so a crash between the two renames leaves
+ * nothing that looks like an output.
+ */
 export function replaceDir(tmp: string, dir: string): void {
   if (fs.existsSync(dir)) {
-    const old = `${dir}.old-${process.pid}-${Date.now()}`;
+    const foreign = foreignFilesInModelDir(dir);
+    if (foreign.length) {
+      // Keep what was just computed where the user can find it, under a name of its own.
+      const kept = `${dir}.new-${Date.now()}`;
+      fs.renameSync(tmp, kept);
+      throw new Error(
+        `cannot replace ${dir}: it holds files rlhf did not write (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', …' : ''}); nothing in it was changed. ` +
+          `The new files are in ${kept}.`,
+      );
+    }
+    const old = path.join(path.dirname(dir), `.${path.basename(dir)}.old-${process.pid}-${Date.now()}`);
     fs.renameSync(dir, old);
     fs.renameSync(tmp, dir);
     fs.rmSync(old, { recursive: true, force: true });
@@ -180,7 +202,7 @@ export function replaceDir(tmp: string, dir: string): void {
 /** A freshly initialised model (for pretraining from scratch). */
 export function initModel(config: GPT2Config, tokenizer: TextTokenizer, seed: number): ModelBundle {
   const host = initTrunk(config, seed);
-  const shapes = trunkParamShapes(config);
+  const shapes = paramShapes(config);
   const params: Params = {};
   for (const [k, v] of Object.entries(host)) params[k] = tf.tensor(v, shapes[k]);
   return { config, params, heads: {}, tokenizer, rlhf: {}, source: '(initialised)' };

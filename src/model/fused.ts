@@ -10,6 +10,7 @@
  * the gradients against PyTorch's.
  */
 import { tf, Tensor, Tensor1D, Tensor2D } from '../backend/tf';
+import { Activation } from './config';
 import { columnSum, customGrad } from './ops';
 
 /**
@@ -66,6 +67,65 @@ export const geluNew = customGrad((x: Tensor, save: (t: Tensor[]) => void) => {
     },
   };
 }) as (x: Tensor2D) => Tensor2D;
+
+/**
+ * gelu(x) = x·Φ(x) = ½x(1 + erf(x/√2)), the exact GELU (transformers' "gelu", torch's default).
+ * d/dx = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π). Φ is recomputed in the backward pass rather
+ * than kept (one [N, 4C] tensor fewer on the tape).
+ */
+export const geluErf = customGrad((x: Tensor, save: (t: Tensor[]) => void) => {
+  save([x]);
+  const cdf = (xi: Tensor) => tf.mul(0.5, tf.add(1, tf.erf(tf.mul(xi, Math.SQRT1_2))));
+  return {
+    value: tf.tidy(() => tf.mul(x, cdf(x))),
+    gradFunc: (dy: Tensor, saved: Tensor[]) => {
+      const [xs] = saved;
+      return tf.tidy(() => {
+        const pdf = tf.mul(1 / Math.sqrt(2 * Math.PI), tf.exp(tf.mul(-0.5, tf.mul(xs, xs))));
+        return [tf.mul(dy, tf.add(cdf(xs), tf.mul(xs, pdf)))];
+      });
+    },
+  };
+}) as (x: Tensor2D) => Tensor2D;
+
+/**
+ * The MLP nonlinearity named by config.json's activation_function, as transformers' ACT2FN
+ * (activations.py) computes it. The tanh-approximate GELUs (gelu_new, gelu_pytorch_tanh,
+ * gelu_python_tanh, gelu_fast, gelu_accurate) are one function, ½x(1 + tanh(√(2/π)(x + 0.044715x³))),
+ * written with different constants or operation orders (gelu_fast's 0.7978845608 is √(2/π) to
+ * 10 digits): they share the fused geluNew. The rest are plain tfjs ops with tfjs's gradients.
+ */
+export function activation(name: Activation): (x: Tensor2D) => Tensor2D {
+  const sig = (x: Tensor, a = 1) => tf.sigmoid(a === 1 ? x : tf.mul(a, x));
+  const f: Record<Activation, (x: Tensor2D) => Tensor> = {
+    gelu_new: geluNew,
+    gelu_pytorch_tanh: geluNew,
+    gelu_python_tanh: geluNew,
+    gelu_fast: geluNew,
+    gelu_accurate: geluNew,
+    gelu: geluErf,
+    gelu_python: geluErf,
+    gelu_10: (x) => tf.clipByValue(geluErf(x), -10, 10), // ClippedGELUActivation(min=-10, max=10)
+    quick_gelu: (x) => tf.mul(x, sig(x, 1.702)), // x·σ(1.702x)
+    relu: (x) => tf.relu(x),
+    relu6: (x) => tf.relu6(x),
+    relu2: (x) => tf.square(tf.relu(x)), // ReLUSquaredActivation
+    leaky_relu: (x) => tf.leakyRelu(x, 0.01), // nn.LeakyReLU's default slope
+    silu: (x) => tf.mul(x, sig(x)), // x·σ(x)
+    swish: (x) => tf.mul(x, sig(x)),
+    mish: (x) => tf.mul(x, tf.tanh(tf.softplus(x))), // x·tanh(ln(1 + eˣ))
+    hardswish: (x) => tf.mul(x, tf.div(tf.relu6(tf.add(x, 3)), 6)), // x·relu6(x + 3)/6
+    sigmoid: (x) => sig(x),
+    tanh: (x) => tf.tanh(x),
+    linear: (x) => x,
+    // LaplaceActivation: ½(1 + erf((x − μ)/(σ√2))), μ = 0.707107, σ = 0.282095.
+    laplace: (x) => tf.mul(0.5, tf.add(1, tf.erf(tf.div(tf.sub(x, 0.707107), 0.282095 * Math.SQRT2)))),
+    sqrtsoftplus: (x) => tf.sqrt(tf.softplus(x)), // √(ln(1 + eˣ))
+  };
+  const fn = f[name];
+  if (!fn) throw new Error(`activation_function '${String(name)}' is not supported`);
+  return fn as (x: Tensor2D) => Tensor2D;
+}
 
 /**
  * log softmax(logits)[target] per row, [N, V] logits and [N] int targets → [N]:

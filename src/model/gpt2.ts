@@ -1,18 +1,20 @@
 /**
  * GPT-2 in raw tfjs ops, with the architecture and numerics of Hugging Face `GPT2LMHeadModel`:
- * learned position embeddings, pre-LayerNorm blocks, `gelu_new`, causal self-attention, a final
- * LayerNorm and an LM head tied to the token embedding. No dropout anywhere (RLHF wants the
- * log-probabilities of sampling and of training to be the same function).
+ * learned position embeddings, pre-LayerNorm blocks, an MLP with the config's activation
+ * (`gelu_new` for GPT-2) and width n_inner, causal self-attention with the config's score scaling,
+ * a final LayerNorm and an LM head tied to the token embedding, or its own `lm_head.weight` when
+ * tie_word_embeddings is false (see config.ts for every field). No dropout anywhere (RLHF wants
+ * the log-probabilities of sampling and of training to be the same function).
  *
  * Shapes in comments: B batch, T new positions, S = past + T key positions, C = n_embd,
  * H = n_head, D = C / H, V = vocab_size, N = B·T.
  * Parameter names are Hugging Face's, so a checkpoint is a plain name → tensor map.
  */
 import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D } from '../backend/tf';
-import { GPT2Config } from './config';
+import { attentionScale, GPT2Config, innerDim, tiedEmbeddings } from './config';
 import { bmm, bmmBT, bmmPrefix, embedding, linear, matmul, tiedHead } from './ops';
 import { appendKV, disposeCache, KVCache } from './kv-cache';
-import { geluNew, layerNorm, targetLogProbs } from './fused';
+import { activation, layerNorm, targetLogProbs } from './fused';
 import { Rng } from '../util/rng';
 
 /** Log-probabilities of the target tokens, [N, V] logits and [N] targets → [N] (a fused op, see fused.ts). */
@@ -75,6 +77,10 @@ export const HEAD_NAMES = {
 
 const p = (i: number, name: string) => `transformer.h.${i}.${name}`;
 
+/** The untied LM head, [V, C] (nn.Linear's [out, in]: the token embedding's layout). */
+export const LM_HEAD = 'lm_head.weight';
+const WTE = 'transformer.wte.weight';
+
 /** The names of the trunk's parameters, in Hugging Face order. */
 export function trunkParamNames(cfg: GPT2Config): string[] {
   const names = ['transformer.wte.weight', 'transformer.wpe.weight'];
@@ -86,11 +92,24 @@ export function trunkParamNames(cfg: GPT2Config): string[] {
   return names;
 }
 
-/** Expected shape of every trunk parameter (Conv1D weights are [in, out]). */
+/** Every parameter of the language model: the trunk, and lm_head.weight when the head is untied. */
+export function paramNames(cfg: GPT2Config): string[] {
+  return tiedEmbeddings(cfg) ? trunkParamNames(cfg) : [...trunkParamNames(cfg), LM_HEAD];
+}
+
+/** Expected shape of every parameter of paramNames (with lm_head.weight when untied). */
+export function paramShapes(cfg: GPT2Config): Record<string, number[]> {
+  const s = trunkParamShapes(cfg);
+  if (!tiedEmbeddings(cfg)) s[LM_HEAD] = [cfg.vocab_size, cfg.n_embd];
+  return s;
+}
+
+/** Expected shape of every trunk parameter (Conv1D weights are [in, out]; M = n_inner, default 4C). */
 export function trunkParamShapes(cfg: GPT2Config): Record<string, number[]> {
   const C = cfg.n_embd;
+  const M = innerDim(cfg);
   const s: Record<string, number[]> = {
-    'transformer.wte.weight': [cfg.vocab_size, C],
+    [WTE]: [cfg.vocab_size, C],
     'transformer.wpe.weight': [cfg.n_positions, C],
     'transformer.ln_f.weight': [C],
     'transformer.ln_f.bias': [C],
@@ -101,8 +120,8 @@ export function trunkParamShapes(cfg: GPT2Config): Record<string, number[]> {
       [p(i, 'attn.c_attn.weight')]: [C, 3 * C], [p(i, 'attn.c_attn.bias')]: [3 * C],
       [p(i, 'attn.c_proj.weight')]: [C, C], [p(i, 'attn.c_proj.bias')]: [C],
       [p(i, 'ln_2.weight')]: [C], [p(i, 'ln_2.bias')]: [C],
-      [p(i, 'mlp.c_fc.weight')]: [C, 4 * C], [p(i, 'mlp.c_fc.bias')]: [4 * C],
-      [p(i, 'mlp.c_proj.weight')]: [4 * C, C], [p(i, 'mlp.c_proj.bias')]: [C],
+      [p(i, 'mlp.c_fc.weight')]: [C, M], [p(i, 'mlp.c_fc.bias')]: [M],
+      [p(i, 'mlp.c_proj.weight')]: [M, C], [p(i, 'mlp.c_proj.bias')]: [C],
     });
   }
   return s;
@@ -110,14 +129,15 @@ export function trunkParamShapes(cfg: GPT2Config): Record<string, number[]> {
 
 /**
  * Hugging Face's initialisation (GPT2PreTrainedModel._init_weights): N(0, 0.02) weights, zero
- * biases, unit LayerNorm gains, residual projections scaled by 1/√(2·n_layer). Seeded, in JS,
- * so the same seed gives the same weights on every backend.
+ * biases, unit LayerNorm gains, residual projections scaled by 1/√(2·n_layer); an untied
+ * lm_head.weight N(0, 0.02) too. Seeded, in JS, so the same seed gives the same weights on every
+ * backend. Returns every parameter of paramNames(cfg).
  */
 export function initTrunk(cfg: GPT2Config, seed: number): Record<string, Float32Array> {
   const rng = new Rng(seed);
   const out: Record<string, Float32Array> = {};
-  const shapes = trunkParamShapes(cfg);
-  for (const name of trunkParamNames(cfg)) {
+  const shapes = paramShapes(cfg);
+  for (const name of paramNames(cfg)) {
     const size = shapes[name].reduce((a, b) => a * b, 1);
     const a = new Float32Array(size);
     if (/ln_\w+\.weight$/.test(name)) a.fill(1);
@@ -203,8 +223,10 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
   const newK: Tensor3D[] = [];
   const newV: Tensor3D[] = [];
   let preallocated = false;
-  const scale = 1 / Math.sqrt(D);
+  const act = activation(cfg.activation_function);
   for (let i = start; i < end; i++) {
+    // 1/√D (scale_attn_weights), and 1/(i + 1) with scale_attn_by_inverse_layer_idx.
+    const scale = attentionScale(cfg, i);
     const P = (n: string) => params[p(i, n)];
     // In the picked block only one query per row: Q = 1 row of queries per sequence, else Q = T.
     const pick = opts.pick && i === end - 1 ? opts.pick : undefined;
@@ -237,7 +259,7 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
     x = tf.add(x, linear(att, P('attn.c_proj.weight') as Tensor2D, P('attn.c_proj.bias') as Tensor1D));
     // --- MLP ---
     const h2 = layerNorm(x, P('ln_2.weight'), P('ln_2.bias'), cfg.layer_norm_epsilon);
-    const m = geluNew(linear(h2, P('mlp.c_fc.weight') as Tensor2D, P('mlp.c_fc.bias') as Tensor1D));
+    const m = act(linear(h2, P('mlp.c_fc.weight') as Tensor2D, P('mlp.c_fc.bias') as Tensor1D)); // [N, M]
     x = tf.add(x, linear(m, P('mlp.c_proj.weight') as Tensor2D, P('mlp.c_proj.bias') as Tensor1D));
   }
   if (opts.finalNorm ?? end === cfg.n_layer) x = layerNorm(x, params['transformer.ln_f.weight'], params['transformer.ln_f.bias'], cfg.layer_norm_epsilon);
@@ -250,11 +272,25 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
 }
 
 /**
- * Tied LM head: logits = h · wteᵀ, h: [N, C] → [N, V]. Decoding passes a pre-transposed wteT
- * ([C, V], made once per generate call) to avoid re-transposing the embedding at every step.
+ * The LM head's [V, C] matrix E: lm_head.weight when the model has one (tie_word_embeddings
+ * false: loadWeights puts it in params only then), else the token embedding.
  */
-export function lmHead(params: Params, h: Tensor2D, wteT?: Tensor2D): Tensor2D {
-  return wteT ? matmul(h, wteT) : tiedHead(h, params['transformer.wte.weight'] as Tensor2D);
+export function headWeight(params: Params): Tensor2D {
+  return (params[LM_HEAD] ?? params[WTE]) as Tensor2D;
+}
+
+/** Eᵀ, [C, V], for lmHead's headT: made once per generate call, not at every decoding step. */
+export function lmHeadT(params: Params): Tensor2D {
+  return tf.transpose(headWeight(params)) as Tensor2D;
+}
+
+/**
+ * LM head: logits = h · Eᵀ, h: [N, C] → [N, V], E = headWeight(params) (the embedding, or the untied
+ * lm_head.weight, which has the same layout; both go through the same op and its gradients).
+ * Decoding passes headT = lmHeadT(params) to avoid re-transposing E at every step.
+ */
+export function lmHead(params: Params, h: Tensor2D, headT?: Tensor2D): Tensor2D {
+  return headT ? matmul(h, headT) : tiedHead(h, headWeight(params));
 }
 
 /** Logits for every position: ids [B, T] → [B, T, V]. */

@@ -29,7 +29,7 @@ import { assertFinite, hasTrainState, InterruptedError, loadTrainState, pollStop
 import { progress, info } from '../util/progress';
 import { Rng } from '../util/rng';
 import { writeJsonAtomic } from '../util/fs';
-import { RewardScorer, fitNormalisation } from '../reward/scorer';
+import { RewardScorer, fitNormalisation, scoresPolicyTokens } from '../reward/scorer';
 import { numberScores } from '../probe/numbers';
 import { outputMetrics, outputMetricsFlat } from '../probe/output-metrics';
 import { PPOConfig } from './config';
@@ -96,7 +96,7 @@ export async function trainPPO(opts: {
   const stage = opts.stage ?? 'ppo';
   const tok = policy.tokenizer;
   const mcfg = policy.config;
-  if (scorer.model.tokenizer.vocabSize !== tok.vocabSize || scorer.model.tokenizer.eosId !== tok.eosId)
+  if (!scoresPolicyTokens(scorer.model.tokenizer, tok))
     throw new Error(`the reward model's tokenizer (${scorer.model.source}) differs from the policy's (${policy.source}); they must share one`);
   if (cfg.batch_size % cfg.mini_batch_size !== 0) throw new Error(`ppo.batch_size (${cfg.batch_size}) must be a multiple of ppo.mini_batch_size (${cfg.mini_batch_size})`);
   const T = cfg.temperature;

@@ -2,12 +2,23 @@
  * The reward model: a GPT-2 trunk and a scalar head on the hidden state of the last real token
  * (the EOS that ends every completion), R(x, y) = w·h_last, squashed to (0, 1) by a sigmoid as in
  * Song et al. (2023) or left raw. The head is Hugging Face's `score.weight` [1, C]
- * (GPT2ForSequenceClassification, num_labels = 1), so the directory also loads in transformers.
+ * (GPT2ForSequenceClassification, num_labels = 1), so the directory also loads in transformers
+ * and gives the same score there (saveRewardModel): transformers returns the logit w·h_last, and
+ * rlhf's reward is sigmoid(logit) when the squash is 'sigmoid', the logit itself when 'none'.
+ *
+ * Which token is "last": rlhf knows each row's length (right padding, an attention mask) and reads
+ * the last real token, the EOS. GPT2ForSequenceClassification has no mask for this: it reads the
+ * rightmost token whose id is not config.json's pad_token_id. GPT-2 pads with EOS, and with
+ * pad_token_id = EOS transformers skips the EOS and scores the token before it. So a reward model
+ * is saved with a pad token of its own (`<|pad|>`, as the RLHF implementation-details literature
+ * does: Huang et al. 2024, "The N+ implementation details of RLHF with PPO"), never EOS.
  */
-import { tf, Tensor1D, Tensor2D, Tensor3D } from '../backend/tf';
+import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D } from '../backend/tf';
 import { GPT2Config } from '../model/config';
-import { forward, ForwardOptions, Params } from '../model/gpt2';
+import { forward, ForwardOptions, LM_HEAD, Params } from '../model/gpt2';
 import { matmul } from '../model/ops';
+import { ModelBundle, saveModel, SaveOptions } from '../model/checkpoint';
+import { TextTokenizer, tokenizerFromJson } from '../tokenizer/tokenizer';
 import { Rng } from '../util/rng';
 
 export type Squash = 'sigmoid' | 'none';
@@ -136,4 +147,64 @@ export function truncateEnd(s: number[], maxLen: number): number[] {
 export function initRewardHead(cfg: GPT2Config, seed: number): Float32Array {
   const rng = new Rng(`reward-head:${seed}`);
   return Float32Array.from({ length: cfg.n_embd }, () => rng.normal() * 0.02);
+}
+
+/** The pad token a reward model gets when its tokenizer pads with EOS. */
+export const REWARD_PAD_TOKEN = '<|pad|>';
+
+/**
+ * A model whose pad token is not EOS, for GPT2ForSequenceClassification's pooling (see the top of
+ * this file). When the tokenizer already pads with a token of its own, nothing changes. Otherwise
+ * `<|pad|>` becomes the pad token: an id the vocabulary leaves unused if there is one (a padded
+ * vocab_size), else a new id V, with a zero row appended to the embedding (and to an untied
+ * lm_head.weight) and vocab_size V + 1. The row is never read for a real token: rlhf masks padding,
+ * and with right padding transformers' causal attention never lets a real token see it.
+ * Returns new tensors in `created` for the caller to dispose.
+ */
+export function withDistinctPad(m: Pick<ModelBundle, 'config' | 'params' | 'tokenizer'>): Pick<ModelBundle, 'config' | 'params' | 'tokenizer'> & { created: Tensor[] } {
+  const tok = m.tokenizer;
+  if (tok.padId !== tok.eosId) return { ...m, created: [] };
+  const existing = tok.tokenToId(REWARD_PAD_TOKEN);
+  let id = existing ?? tok.vocabSize;
+  let config = m.config;
+  const params: Params = { ...m.params };
+  const created: Tensor[] = [];
+  if (existing === undefined && id >= m.config.vocab_size) {
+    id = m.config.vocab_size;
+    config = { ...m.config, vocab_size: id + 1 };
+    for (const name of ['transformer.wte.weight', LM_HEAD]) {
+      const w = m.params[name];
+      if (!w) continue;
+      params[name] = tf.tidy(() => tf.concat([w, tf.zeros([1, w.shape[1]!])], 0));
+      created.push(params[name]);
+    }
+  }
+  let tokenizer: TextTokenizer;
+  if (existing !== undefined) tokenizer = tokenizerFromJson(tok.json, { ...tok.config, pad_token: REWARD_PAD_TOKEN });
+  else {
+    const json = structuredClone(tok.json) as { added_tokens: object[] };
+    json.added_tokens.push({ id, content: REWARD_PAD_TOKEN, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+    tokenizer = tokenizerFromJson(json, { ...tok.config, pad_token: REWARD_PAD_TOKEN });
+  }
+  if (tokenizer.padId !== id) throw new Error(`reward model: the pad token ${REWARD_PAD_TOKEN} got id ${tokenizer.padId}, expected ${id}`);
+  return { config, params, tokenizer, created };
+}
+
+/**
+ * Save a reward model (the trunk, `score.weight` among the heads, the squash under rlhf.reward)
+ * so that transformers' GPT2ForSequenceClassification.from_pretrained(dir) returns its logit:
+ * architectures GPT2ForSequenceClassification, num_labels 1, and pad_token_id a token other than
+ * EOS (withDistinctPad).
+ */
+export async function saveRewardModel(dir: string, m: Omit<ModelBundle, 'source'>, opts: SaveOptions = {}): Promise<void> {
+  if (!m.heads[REWARD_HEAD]) throw new Error(`saveRewardModel: no reward head '${REWARD_HEAD}'`);
+  const padded = withDistinctPad(m);
+  try {
+    await saveModel(dir, { ...m, ...padded }, {
+      ...opts,
+      configExtra: { ...opts.configExtra, architectures: ['GPT2ForSequenceClassification'], num_labels: 1, pad_token_id: padded.tokenizer.padId },
+    });
+  } finally {
+    tf.dispose(padded.created);
+  }
 }

@@ -7,7 +7,8 @@
  */
 import { tf, Tensor2D } from '../backend/tf';
 import { disposeBundle, loadModel, ModelBundle } from '../model/checkpoint';
-import { makeRewardBatch, REWARD_HEAD, rewardForward, Squash } from './model';
+import { TextTokenizer } from '../tokenizer/tokenizer';
+import { makeRewardBatch, REWARD_HEAD, REWARD_PAD_TOKEN, rewardForward, Squash } from './model';
 
 export interface RewardScorer {
   model: ModelBundle;
@@ -59,6 +60,17 @@ export async function loadRewardScorer(dir: string, maxLen?: number): Promise<Re
     },
   };
   return s;
+}
+
+/**
+ * Whether a reward model can score a policy's token ids: the same tokenizer, or the same one with
+ * the reward model's own pad token after the policy's ids (saveRewardModel adds `<|pad|>` when the
+ * policy pads with EOS).
+ */
+export function scoresPolicyTokens(rm: TextTokenizer, policy: TextTokenizer): boolean {
+  if (rm.eosId !== policy.eosId) return false;
+  if (rm.vocabSize === policy.vocabSize) return true;
+  return rm.vocabSize === policy.vocabSize + 1 && rm.padId === policy.vocabSize && rm.idToToken(rm.padId) === REWARD_PAD_TOKEN;
 }
 
 /** Fit gain and bias so that the given raw scores have mean 0 and std 1. */
