@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { IngestReport, REJECT_REASONS, RejectReason, detectFormat, ingestToArray, ingestToFile, splitTranscript } from '../src/data/ingest';
+import { IngestReport, REJECT_REASONS, RejectReason, detectFormat, formatRejection, ingestToArray, ingestToFile, splitTranscript } from '../src/data/ingest';
+import { MAX_LINE_BYTES } from '../src/data/jsonl';
 import { RankingRecord, assertRanking } from '../src/data/records';
 import { builtCli, runCli, tmpDir } from './helpers';
 
@@ -197,6 +198,23 @@ describe('ingest: canonical rankings', () => {
     const { records } = await ingestToArray(f);
     assert.deepEqual(records[0].source, { format: 'hh-rlhf', file: 'orig.jsonl', line: 9 });
     assert.equal(records[0].kind, 'open');
+  });
+});
+
+describe('ingest: an over-long line', () => {
+  it('is rejected as line-too-long with its line number, unread; the lines around it are ingested', async () => {
+    const f = path.join(dir, 'long-line.jsonl');
+    const fd = fs.openSync(f, 'w');
+    fs.writeSync(fd, `${JSON.stringify(rk('l1', ['a', 'b'], [0, 1]))}\n{"id":"l2","prompt":"`);
+    const mib = Buffer.alloc(1 << 20, 'x');
+    for (let i = 0; i < MAX_LINE_BYTES / mib.length + 1; i++) fs.writeSync(fd, mib);
+    fs.writeSync(fd, `","completions":["a","b"],"ranks":[0,1]}\n${JSON.stringify(rk('l3', ['c', 'd'], [0, 1]))}\n`);
+    fs.closeSync(fd);
+    const { report, records } = await ingestToArray(f);
+    checkReport(report, records, 3);
+    assert.deepEqual(records.map((r) => r.id), ['l1', 'l3']);
+    assert.equal(reasonAt(report, 2), 'line-too-long');
+    assert.match(formatRejection(report.rejections[0]), new RegExp(`long-line\\.jsonl:2: line-too-long: the line is \\d+ bytes .*over the limit of ${MAX_LINE_BYTES} bytes`));
   });
 });
 

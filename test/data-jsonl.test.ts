@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { JsonlWriter, readJsonl, readJsonlStrict, toJsonl } from '../src/data/jsonl';
+import { JsonlWriter, MAX_LINE_BYTES, readJsonl, readJsonlStrict, readLines, toJsonl } from '../src/data/jsonl';
 import { assertRanking, assertSample, checkRanking, checkSft, denseRanks, rankByScore } from '../src/data/records';
 import { tmpDir } from './helpers';
 
@@ -55,6 +55,65 @@ describe('JSONL reader', () => {
     const g = path.join(d, 'r.jsonl');
     fs.writeFileSync(g, `${JSON.stringify({ id: 'r', prompt: 'p', completions: ['a', 'b'], ranks: [0, 1], source: { format: 'x', file: 'f', line: 1 } })}\n{"id":"r2","prompt":"p","completions":["a","b"],"ranks":[1,0],"source":{"format":"x","file":"f","line":2}}\n`);
     await assert.rejects(readJsonlStrict(g, assertRanking), (e: Error) => e.message === `${g}:2: field "ranks": must start at 0, got [1,0]`);
+  });
+});
+
+describe('JSONL reader: line length is bounded', () => {
+  /** A file whose line 2 is `{"id":"big","pad":"xxx…"}` of exactly `bytes` bytes, between two short lines. */
+  function withLongLine(bytes: number): string {
+    const f = path.join(tmpDir('rlhf-longline-'), 'long.jsonl');
+    const head = '{"id":"big","pad":"';
+    const fd = fs.openSync(f, 'w');
+    fs.writeSync(fd, '{"id":"a"}\n' + head);
+    const chunk = Buffer.alloc(1 << 20, 'x');
+    let left = bytes - head.length - 2;
+    while (left > 0) {
+      const n = Math.min(left, chunk.length);
+      fs.writeSync(fd, chunk, 0, n);
+      left -= n;
+    }
+    fs.writeSync(fd, '"}\n{"id":"c"}\n');
+    fs.closeSync(fd);
+    return f;
+  }
+
+  it('a line over MAX_LINE_BYTES is an error item with its line number and length; the next line is read', async () => {
+    const bytes = MAX_LINE_BYTES + 1000;
+    const items = await collect(readJsonl(withLongLine(bytes)));
+    assert.deepEqual(items.map((i) => [i.line, i.kind]), [[1, 'value'], [2, 'error'], [3, 'value']]);
+    const bad = items[1];
+    assert.ok(bad.kind === 'error');
+    assert.equal(bad.reason, 'line-too-long');
+    assert.match(bad.error, new RegExp(`^the line is ${bytes} bytes .* over the limit of ${MAX_LINE_BYTES} bytes`));
+    assert.deepEqual(items[2], { kind: 'value', line: 3, value: { id: 'c' } });
+  });
+
+  it('readJsonlStrict names file:line of an over-long line', async () => {
+    const f = withLongLine(MAX_LINE_BYTES + 1);
+    await assert.rejects(readJsonlStrict(f), (e: Error) => e.message.startsWith(`${f}:2: line too long: the line is ${MAX_LINE_BYTES + 1} bytes`));
+  });
+
+  it('the limit is exact (bytes, not characters), and a line at the limit is read whole', async () => {
+    const f = path.join(tmpDir(), 'edge.jsonl');
+    fs.writeFileSync(f, `"${'ü'.repeat(4)}"\n"${'ü'.repeat(4)}x"\n"abcdefghi"`); // 10, 11 and 11 bytes
+    const lines = await collect(readLines(f, { maxLineBytes: 10 }));
+    assert.deepEqual(lines[0], { line: 1, text: `"${'ü'.repeat(4)}"` });
+    assert.deepEqual(lines[1], { line: 2, text: '', tooLong: { bytes: 11, limit: 10 } });
+    assert.deepEqual(lines[2], { line: 3, text: '', tooLong: { bytes: 11, limit: 10 } }, 'a last line without a newline counts too');
+  });
+
+  it('line ends and characters split across read chunks (1 MiB) are joined correctly', async () => {
+    const f = path.join(tmpDir(), 'chunks.jsonl');
+    const MiB = 1 << 20;
+    // "\r" is the last byte of the first chunk and "\n" the first of the second: one line end, not two.
+    const first = 'a'.repeat(MiB - 1);
+    // A two-byte "ü" straddles the second chunk boundary.
+    const second = 'b'.repeat(MiB - 2) + 'ü' + 'c'; // starts at byte MiB + 1, so 'ü' takes bytes 2 MiB − 1 and 2 MiB
+    fs.writeFileSync(f, `${first}\r\n${second}\rlast\r`);
+    const lines = await collect(readLines(f));
+    assert.deepEqual(lines.map((l) => [l.line, l.text.length]), [[1, MiB - 1], [2, MiB], [3, 4]]);
+    assert.equal(lines[1].text.slice(-2), 'üc');
+    assert.equal(lines[2].text, 'last');
   });
 });
 

@@ -9,10 +9,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadRunConfig, resolvedConfigYaml, StageName, STAGES } from '../src/pipeline/config';
 import { RunDir, RunDirWriteError } from '../src/pipeline/run-dir';
-import { runPipeline, StageContext, StageError, StageStatus, StageTable } from '../src/pipeline/runner';
+import { OutputError } from '../src/util/output-dir';
+import { runPipeline, StageContext, StageError, StageStatus, StageTable, UnfinishedStageError } from '../src/pipeline/runner';
 import { prepareMetricsForResume, truncateMetricsAfter } from '../src/pipeline/train-state';
 import { MetricsLogger, readMetrics } from '../src/metrics/logger';
 import { writeFileAtomic, writeJsonAtomic } from '../src/util/fs';
+import { MAX_LINE_BYTES } from '../src/data/jsonl';
 import { fixturePath, tmpDir } from './helpers';
 
 const CONFIG = `name: fake
@@ -62,9 +64,22 @@ function setup(text = CONFIG): { dir: string; file: string } {
   return { dir, file };
 }
 
-async function run(env: { dir: string; file: string }, calls: Call[], o: { set?: string[]; from?: StageName; until?: StageName; resume?: boolean; hooks?: Parameters<typeof fakeTable>[1] } = {}) {
+async function run(
+  env: { dir: string; file: string },
+  calls: Call[],
+  o: { set?: string[]; from?: StageName; until?: StageName; resume?: boolean; restart?: boolean; overwrite?: boolean; hooks?: Parameters<typeof fakeTable>[1] } = {},
+) {
   const loaded = loadRunConfig(env.file, { set: o.set, cwd: env.dir });
-  const res = await runPipeline({ config: loaded.config, resolvedYaml: resolvedConfigYaml(loaded), table: fakeTable(calls, o.hooks), from: o.from, until: o.until, resume: o.resume });
+  const res = await runPipeline({
+    config: loaded.config,
+    resolvedYaml: resolvedConfigYaml(loaded),
+    table: fakeTable(calls, o.hooks),
+    from: o.from,
+    until: o.until,
+    resume: o.resume,
+    restart: o.restart,
+    overwrite: o.overwrite,
+  });
   return Object.fromEntries(res.stages.map((s) => [s.stage, s.status])) as Record<StageName, StageStatus>;
 }
 
@@ -187,14 +202,64 @@ describe('runner: resume', () => {
     assert.equal(rd.readManifest('sft')!.resumed, true);
   });
 
-  it('without --resume an unfinished stage restarts cleanly (its directory emptied)', async () => {
+  it('without --resume or --restart, an unfinished stage with a checkpoint stops the run: nothing runs, nothing is lost', async () => {
+    const env = setup();
+    await assert.rejects(run(env, [], { until: 'sft', hooks: { sft: trainingHook({ n: 10, ckpt: 4, dieAt: 7 }) } }));
+    const sftDir = path.join(env.dir, 'run', 'sft');
+    const before = fs.readFileSync(path.join(sftDir, 'checkpoint', 'state.json'), 'utf8');
+    const calls: Call[] = [];
+    const err = await run(env, calls, { hooks: { sft: trainingHook({ n: 10, ckpt: 4 }) } }).catch((e: unknown) => e);
+    assert.ok(err instanceof UnfinishedStageError, String(err));
+    assert.match(err.message, /stage sft did not finish in its last run: a checkpoint at step 4 \(/);
+    assert.match(err.message, /--resume to continue from step 4/);
+    assert.match(err.message, /--restart to discard it and start sft afresh/);
+    assert.deepEqual(calls, [], 'no stage ran');
+    assert.equal(fs.readFileSync(path.join(sftDir, 'checkpoint', 'state.json'), 'utf8'), before, 'the checkpoint is kept');
+    assert.deepEqual((await readMetrics(path.join(sftDir, 'metrics.jsonl'))).records.map((r) => r.step), [1, 2, 3, 4, 5, 6, 7], 'the log is kept');
+  });
+
+  it('--restart starts an unfinished stage afresh: checkpoint and old log discarded, steps from 1', async () => {
     const env = setup();
     await assert.rejects(run(env, [], { until: 'sft', hooks: { sft: trainingHook({ n: 10, ckpt: 4, dieAt: 7 }) } }));
     const seen: { resume: boolean; firstStep: number }[] = [];
-    await run(env, [], { until: 'sft', hooks: { sft: trainingHook({ n: 10, ckpt: 4, seen }) } });
+    const st = await run(env, [], { until: 'sft', restart: true, hooks: { sft: trainingHook({ n: 10, ckpt: 20, seen }) } });
+    assert.equal(st.sft, 'ran');
     assert.deepEqual(seen, [{ resume: false, firstStep: 1 }]);
     const steps = (await readMetrics(path.join(env.dir, 'run', 'sft', 'metrics.jsonl'))).records.map((r) => r.step);
     assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.equal(fs.existsSync(path.join(env.dir, 'run', 'sft', 'checkpoint')), false, 'the old checkpoint is gone');
+    await assert.rejects(run(env, [], { resume: true, restart: true }), /--resume and --restart exclude each other/);
+  });
+
+  it('a stage with units: finished units and a unit checkpoint are named; an unfinished stage without any is re-run', async () => {
+    const env = setup();
+    const rmHook = (dieIn?: string) => async (ctx: StageContext) => {
+      for (const u of ctx.plan.rewardModels) {
+        if (ctx.resume && fs.existsSync(path.join(u.dir, 'unit.json'))) continue;
+        if (u.name === dieIn) {
+          writeJsonAtomic(path.join(u.dir, 'checkpoint', 'state.json'), { step: 3 });
+          throw new Error('killed');
+        }
+        writeFileAtomic(path.join(u.model, 'config.json'), '{}');
+        writeFileAtomic(path.join(u.dir, 'diagnostics.json'), '{}');
+        writeJsonAtomic(path.join(u.dir, 'unit.json'), { name: u.name });
+      }
+      return {};
+    };
+    await assert.rejects(run(env, [], { until: 'train-rm', hooks: { 'train-rm': rmHook('inverse') } }), /killed/);
+    const err = await run(env, [], { until: 'train-rm', hooks: { 'train-rm': rmHook() } }).catch((e: unknown) => e);
+    assert.ok(err instanceof UnfinishedStageError, String(err));
+    assert.match(err.message, /stage train-rm did not finish in its last run: logsigmoid finished; inverse has a checkpoint at step 3/);
+    assert.match(err.message, /--resume .* --restart/);
+
+    // A stage that died before its first checkpoint loses nothing: it re-runs without a flag.
+    const env2 = setup();
+    await assert.rejects(run(env2, [], { until: 'sft', hooks: { sft: trainingHook({ n: 10, ckpt: 8, dieAt: 3 }) } }));
+    const seen: { resume: boolean; firstStep: number }[] = [];
+    await run(env2, [], { until: 'sft', hooks: { sft: trainingHook({ n: 10, ckpt: 8, seen }) } });
+    assert.deepEqual(seen, [{ resume: false, firstStep: 1 }]);
+    const steps = (await readMetrics(path.join(env2.dir, 'run', 'sft', 'metrics.jsonl'))).records.map((r) => r.step);
+    assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'the old log is replaced, not appended to');
   });
 
   it('--resume refuses a checkpoint made with a different config; non-training stages just re-run', async () => {
@@ -207,6 +272,73 @@ describe('runner: resume', () => {
     const calls: Call[] = [];
     await run(env2, calls, { resume: true });
     assert.deepEqual(calls.map((c) => [c.stage, c.resume]), [['sample', false], ['rank', false], ['train-rm', false], ['ppo', false], ['probe', false], ['report', false]]);
+  });
+});
+
+describe('runner: files rlhf did not write', () => {
+  it('a run_dir that is not empty and not a run is refused before anything is written, unless --overwrite', async () => {
+    const env = setup();
+    const mine = path.join(env.dir, 'run');
+    fs.mkdirSync(mine);
+    fs.writeFileSync(path.join(mine, 'thesis.tex'), 'mine');
+    const calls: Call[] = [];
+    const err = await run(env, calls).catch((e: unknown) => e);
+    assert.ok(err instanceof OutputError, String(err));
+    assert.match(err.message, /run_dir .*run is not empty and is not an rlhf run directory \(thesis\.tex\).*--overwrite/);
+    assert.deepEqual(calls, []);
+    assert.deepEqual(fs.readdirSync(mine), ['thesis.tex'], 'nothing written into it');
+    await run(env, [], { overwrite: true });
+    assert.equal(fs.readFileSync(path.join(mine, 'thesis.tex'), 'utf8'), 'mine');
+    assert.deepEqual(await run(env, []), Object.fromEntries(STAGES.map((s) => [s, 'up-to-date'])), 'now a run directory: no flag needed');
+  });
+
+  it("a user's folder named like a stage: refused unless --overwrite, and then the user's file stays", async () => {
+    const env = setup();
+    await run(env, [], { until: 'sample' });
+    const sampleDir = path.join(env.dir, 'run', 'rank');
+    fs.mkdirSync(sampleDir);
+    fs.writeFileSync(path.join(sampleDir, 'notes.txt'), 'mine');
+    const calls: Call[] = [];
+    const err = await run(env, calls).catch((e: unknown) => e);
+    assert.ok(err instanceof OutputError, String(err));
+    assert.match(err.message, /stage directories that rlhf did not write are in the way: .*rank \(notes\.txt\)/);
+    assert.deepEqual(calls, [], 'refused before any stage ran');
+    await run(env, [], { overwrite: true });
+    assert.equal(fs.readFileSync(path.join(sampleDir, 'notes.txt'), 'utf8'), 'mine');
+    assert.ok(fs.existsSync(path.join(sampleDir, 'rankings.jsonl')));
+  });
+
+  it("a re-run keeps a user's file beside a stage's outputs and refuses to delete one inside them", async () => {
+    const env = setup();
+    await run(env, []);
+    const sft = path.join(env.dir, 'run', 'sft');
+    fs.writeFileSync(path.join(sft, 'notes.txt'), 'beside');
+    await run(env, [], { set: ['sft.lr=0.01'] });
+    assert.equal(fs.readFileSync(path.join(sft, 'notes.txt'), 'utf8'), 'beside', 'a file beside the outputs stays');
+
+    fs.writeFileSync(path.join(sft, 'model', 'README.md'), 'inside');
+    const calls: Call[] = [];
+    const err = await run(env, calls, { set: ['sft.lr=0.02'] }).catch((e: unknown) => e);
+    assert.ok(err instanceof OutputError, String(err));
+    assert.match(err.message, new RegExp(`holds files rlhf did not write where this run writes its outputs: model${path.sep}README\\.md.*--overwrite`));
+    assert.deepEqual(calls, [], 'the stage did not run');
+    assert.equal(fs.readFileSync(path.join(sft, 'model', 'README.md'), 'utf8'), 'inside');
+    await run(env, [], { set: ['sft.lr=0.02'], overwrite: true });
+    assert.equal(fs.existsSync(path.join(sft, 'model', 'README.md')), false, '--overwrite replaces model/ whole');
+    assert.equal(fs.readFileSync(path.join(sft, 'notes.txt'), 'utf8'), 'beside');
+  });
+
+  it('units of an earlier config go (the report must not show a utility no longer trained); rlhf output nested by the user stays', async () => {
+    const env = setup();
+    await run(env, []);
+    const rm = path.join(env.dir, 'run', 'train-rm');
+    fs.mkdirSync(path.join(rm, 'logsigmoid', 'mine'));
+    fs.writeFileSync(path.join(rm, 'logsigmoid', 'mine', 'x.txt'), 'keep');
+    writeJsonAtomic(path.join(rm, 'extra', '.rlhf-output.json'), { written_by: 'rlhf', command: 'train-rm', finished: true });
+    writeFileAtomic(path.join(rm, 'extra', 'metrics.jsonl'), '');
+    await run(env, [], { set: ['train_rm.utilities=[inverse]'] });
+    assert.deepEqual(fs.readdirSync(rm).filter((n) => !n.startsWith('.')).sort(), ['extra', 'inverse', 'logsigmoid', 'manifest.json']);
+    assert.deepEqual(fs.readdirSync(path.join(rm, 'logsigmoid')), ['mine'], "logsigmoid's outputs went, the user's folder in it stayed");
   });
 });
 
@@ -255,6 +387,13 @@ describe('metrics cut back to a checkpoint', () => {
     assert.deepEqual(truncateMetricsAfter(f, 4), { kept: 4, dropped: 2 });
     assert.equal(fs.readFileSync(f, 'utf8'), `${lines.slice(0, 4).join('\n')}\n`);
     assert.deepEqual(truncateMetricsAfter(f, 4), { kept: 4, dropped: 0 }, 'idempotent');
+  });
+
+  it('a line longer than the readers\' limit is an error naming file:line, not a buffer of any size', () => {
+    const f = path.join(tmpDir('rlhf-trunc-'), 'metrics.jsonl');
+    // (The limit is checked per 1 MiB read: the line is well past it.)
+    fs.writeFileSync(f, `${JSON.stringify({ stage: 'sft', step: 1 })}\n{"stage":"sft","step":2,"x":"${'x'.repeat(MAX_LINE_BYTES + (2 << 20))}"}\n`);
+    assert.throws(() => truncateMetricsAfter(f, 2), new RegExp(`metrics\\.jsonl:2: a line longer than ${MAX_LINE_BYTES} bytes`));
   });
 
   it('works under an open logger (same file, appends continue after the cut)', async () => {

@@ -109,7 +109,10 @@ describe('report in headless Chromium', { skip: SKIP }, () => {
     assert.deepEqual(a.problems, []);
     assert.deepEqual(a.requests, []);
 
-    const empty = await writeReport(tmp('rlhf-report-browser-empty-'));
+    // A run where no stage has run yet: only its resolved config (an empty directory is not a run).
+    const emptyRun = tmp('rlhf-report-browser-empty-');
+    fs.writeFileSync(path.join(emptyRun, 'config.resolved.yaml'), 'name: empty\n');
+    const empty = await writeReport(emptyRun);
     const b = await openReport(browser, empty.file);
     assert.deepEqual(b.charts, []);
     assert.ok(b.notRun >= 5, `${b.notRun} "not run" boxes`);

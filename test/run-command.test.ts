@@ -223,6 +223,16 @@ describe('rlhf run (child process)', { concurrency: false }, () => {
     const manifest = JSON.parse(fs.readFileSync(path.join(runDir('killed'), 'sft', 'manifest.json'), 'utf8'));
     assert.equal(manifest.finished, false);
 
+    // The same command without --resume must not throw the checkpoint away: it stops, names the
+    // stage, the step and both ways on, and changes nothing.
+    const plain = runSync('killed');
+    assert.equal(plain.status, 1, plain.stderr);
+    assert.match(plain.stderr, new RegExp(`stage sft did not finish in its last run: a checkpoint at step ${ck} \\(`));
+    assert.match(plain.stderr, new RegExp(`--resume to continue from step ${ck}, or with --restart to discard it`));
+    assert.ok(plain.stderr.includes(`continue:  rlhf run ${configFile} --resume --set run_dir=${runDir('killed')}`), plain.stderr);
+    assert.ok(plain.stderr.includes(`discard:   rlhf run ${configFile} --restart --set run_dir=${runDir('killed')}`), plain.stderr);
+    assert.equal(checkpointStep('killed'), ck, 'the checkpoint is kept');
+
     const r = runSync('killed', ['--resume']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, new RegExp(`from the checkpoint at step ${ck}`));

@@ -7,6 +7,8 @@ import { runPpo } from '../ppo/stage';
 import { PPOConfigSchema } from '../ppo/config';
 import { installStopHandlers } from '../pipeline/train-state';
 import { DATA_DIR, DEFAULT_MODEL } from '../paths';
+import { overwriteFlag, resumeFlags } from '../cli/output-flags';
+import { finishOutputDir, prepareOutputDir } from '../util/output-dir';
 
 export default class Ppo extends BaseCommand {
   static summary = 'Optimise a policy against a reward model with PPO and a KL penalty to the frozen reference.';
@@ -41,7 +43,8 @@ The policy and its value head are saved to OUT/model (a Hugging Face GPT-2 direc
     'fixed-kl': Flags.boolean({ description: 'keep β fixed (no adaptive controller)', default: false }),
     'kl-estimator': Flags.string({ description: 'per-token KL estimator', options: ['k1', 'k3'] }),
     seed: Flags.integer({ description: 'random seed', default: 1 }),
-    resume: Flags.boolean({ description: 'continue from OUT/checkpoint', default: false }),
+    ...resumeFlags,
+    ...overwriteFlag,
   };
 
   async run() {
@@ -63,7 +66,10 @@ The policy and its value head are saved to OUT/model (a Hugging Face GPT-2 direc
     );
     const parsed = PPOConfigSchema.safeParse({ ...fromFile, ...overrides });
     if (!parsed.success) this.error(`PPO config: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    // The output directory before any compute: a path that cannot be written, or a directory of the user's, stops here.
+    prepareOutputDir(flags.out, { command: 'ppo', writes: ['metrics.jsonl', 'model', 'critic', 'checkpoint', 'summary.json'], overwrite: flags.overwrite, resume: flags.resume, restart: flags.restart });
     const res = await runPpo({ policy: flags.policy, rewardModel: flags['reward-model'], prompts: flags.prompts, heldout: flags.heldout, outDir: flags.out, cfg: parsed.data, seed: flags.seed, resume: flags.resume });
+    finishOutputDir(flags.out);
     const last = res.probes[res.probes.length - 1];
     this.log(`ppo: ${res.iterations} iterations in ${res.seconds.toFixed(0)}s (generation ${res.time.generation.toFixed(0)}s, scoring ${res.time.scoring.toFixed(0)}s, optimisation ${res.time.optimization.toFixed(0)}s)`);
     this.log(`reward ${res.reward.start.toFixed(3)} → ${res.reward.end.toFixed(3)}; held-out ${res.heldout_reward.start.toFixed(3)} → ${res.heldout_reward.end.toFixed(3)}`);

@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import { BaseCommand, backendFlag, useBackend } from '../cli/base';
 import { runProbe } from '../probe/stage';
 import { DATA_DIR, DEFAULT_MODEL } from '../paths';
+import { overwriteFlag } from '../cli/output-flags';
+import { finishOutputDir, prepareOutputDir } from '../util/output-dir';
 
 export default class Probe extends BaseCommand {
   static summary = 'Measure mode collapse: number distribution, temperature test, attractors, diversity vs a reference.';
@@ -31,6 +33,7 @@ Writes OUT/probe.json.`;
     temperature: Flags.string({ description: 'sampling temperature', default: '1' }),
     out: Flags.string({ char: 'o', description: 'output directory', required: true }),
     seed: Flags.integer({ description: 'random seed', default: 1 }),
+    ...overwriteFlag,
   };
 
   async run() {
@@ -38,7 +41,9 @@ Writes OUT/probe.json.`;
     const backend = await useBackend(this, flags.backend);
     const beta = flags.beta === undefined ? null : Number(flags.beta);
     if (beta !== null && !(beta > 0)) this.error(`--beta must be a positive number, got ${flags.beta}`);
+    prepareOutputDir(flags.out, { command: 'probe', writes: ['probe.json'], overwrite: flags.overwrite });
     const r = await runProbe({ policy: flags.policy, reference: flags.reference, rewardModel: flags['reward-model'], prompts: flags.prompts, outDir: flags.out, seed: flags.seed, cfg: { beta, temperature: Number(flags.temperature) } });
+    finishOutputDir(flags.out);
     const rn = r.random_number;
     this.log(`random number entropy: reference ${(100 * rn.entropy_fraction.reference).toFixed(1)}%, policy ${(100 * rn.entropy_fraction.policy).toFixed(1)}% of log 100; policy top ${rn.top.policy.answer} p=${rn.top.policy.prob.toFixed(3)}`);
     if (rn.kl_policy_optimum !== null) this.log(`KL(policy ‖ π*) ${rn.kl_policy_optimum.toFixed(4)}, KL(reference ‖ π*) ${rn.kl_reference_optimum!.toFixed(4)}`);

@@ -3,6 +3,7 @@ import { BaseCommand } from '../cli/base';
 import { FORMAT_NAMES, IngestReport, REJECT_REASONS, formatRejection, ingestToFile } from '../data/ingest';
 import { DEFAULT_LABELER, LABELER_METHODS, LabelerMethod } from '../data/labeler';
 import { Kind } from '../data/records';
+import { ensureWritableFile } from '../util/output-dir';
 
 export default class Rank extends BaseCommand {
   static description = `Turn preference data into canonical rankings (rankings.jsonl).
@@ -40,6 +41,8 @@ Every line is accounted for: blank lines are skipped and counted; every other li
     const { flags } = await this.parse(Rank);
     const temperature = Number(flags.temperature);
     if (!Number.isFinite(temperature) || temperature < 0) this.error(`--temperature must be a number >= 0, got ${flags.temperature}`, { exit: 2 });
+    // Before reading the input: an output that cannot be written fails now, naming it.
+    ensureWritableFile(flags.out, 'the rankings');
     const report = await ingestToFile(flags.input, flags.out, {
       format: flags.format as (typeof FORMAT_NAMES)[number] | 'auto',
       strict: flags.strict,

@@ -37,7 +37,9 @@ Sections (each optional: a stage that has not run is shown as "not run"):
 
   async run(): Promise<WriteReportResult> {
     const { args, flags } = await this.parse(Report);
-    if (!fs.existsSync(args.run) || !fs.statSync(args.run).isDirectory()) throw new Error(`${args.run}: not a run directory`);
+    if (!fs.existsSync(args.run)) throw new Error(`${args.run}: not a run directory (it does not exist; give the run_dir of an \`rlhf run\`)`);
+    if (!fs.statSync(args.run).isDirectory()) throw new Error(`${args.run}: not a run directory (it is a file; give the run_dir of an \`rlhf run\`)`);
+    // A directory that is not a run (nothing a report shows) fails in writeReport with NotARunError.
     const result = await writeReport(args.run, flags.out);
     for (const w of result.warnings) info(`warning: ${w}`);
     // The result (silenced by --json, which prints it as JSON instead).

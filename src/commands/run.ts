@@ -8,7 +8,7 @@ import { BACKENDS } from '../backend';
 import { BaseCommand, useBackend } from '../cli/base';
 import { LoadedConfig, loadRunConfig, resolvedConfigYaml, StageName, STAGES } from '../pipeline/config';
 import { RunDirWriteError } from '../pipeline/run-dir';
-import { runPipeline, RunResult, StageOutcome } from '../pipeline/runner';
+import { runPipeline, RunResult, StageOutcome, UnfinishedStageError } from '../pipeline/runner';
 import { STAGE_TABLE } from '../pipeline/stages';
 import { checkpointStep, installStopHandlers, InterruptedError, NonFiniteError } from '../pipeline/train-state';
 import { HeadlineRow, readRunArtifacts } from '../report';
@@ -53,13 +53,15 @@ export default class Run extends BaseCommand {
   static description = [
   'Validates the whole config before any work (every problem is reported with its key path, the value found and what was expected), writes the resolved config to RUN/config.resolved.yaml, then runs the stages in order.',
   "Each stage writes its artifacts and a manifest (RUN/<stage>/manifest.json: a hash of its config and inputs, and whether it finished). A stage whose manifest matches is skipped as up to date; changing a stage's config re-runs it and every stage after it. A stage set to false in the config is off.",
-  'Training stages checkpoint every N steps: after a crash, kill -9 or Ctrl-C, the same command with --resume continues from the last checkpoint and ends with the same numbers. Ctrl-C writes a checkpoint and exits with code 130; a non-finite loss stops the stage with its step and value (exit 1).',
+  'Training stages checkpoint every N steps: after a crash, kill -9 or Ctrl-C, the same command with --resume continues from the last checkpoint and ends with the same numbers. Ctrl-C writes a checkpoint and exits with code 130; a non-finite loss stops the stage with its step and value (exit 1). A checkpoint is never thrown away silently: re-running a config whose training stage did not finish stops (exit 1) and asks for --resume (continue) or --restart (discard the checkpoint and start that stage afresh).',
+  "Output: run_dir must be new, empty, or an rlhf run directory; a stage replaces only the files it writes in RUN/<stage>/ and never deletes a file rlhf did not write (a user's file inside RUN/<stage>/model/ stops the run with its name). --overwrite lets a run use a directory rlhf did not create and replace such files.",
   'Paths: run_dir is relative to the current directory; input paths are looked up in the current directory, then in the rlhf package (data/, models/). The shipped configs are in configs/ (quickstart, reward-collapse, mode-collapse, hh-rlhf-gpt2, pretrain); each starts with a comment saying what it shows and how long it takes.',
 ].join('\n\n');
 
   static examples = [
     { description: 'The quickstart: the whole loop on the embedded tiny model (what `npm start` runs):', command: '<%= config.bin %> <%= command.id %> configs/quickstart.yaml' },
     { description: 'Continue after a crash or Ctrl-C:', command: '<%= config.bin %> <%= command.id %> configs/quickstart.yaml --resume' },
+    { description: 'Or throw the unfinished stage away and start it again:', command: '<%= config.bin %> <%= command.id %> configs/quickstart.yaml --restart' },
     { description: 'Change a setting without editing the file (re-runs that stage and the ones after it):', command: '<%= config.bin %> <%= command.id %> configs/quickstart.yaml --set ppo.init_kl_coef=0.05 --set run_dir=runs/beta-0.05' },
     { description: 'Only the reward models, then the report:', command: '<%= config.bin %> <%= command.id %> configs/reward-collapse.yaml --from train-rm' },
   ];
@@ -71,7 +73,9 @@ export default class Run extends BaseCommand {
   static flags = {
     from: Flags.string({ description: 'Start at this stage (it and later ones run even if up to date; earlier ones must have finished).', options: [...STAGES] }),
     until: Flags.string({ description: 'Stop after this stage.', options: [...STAGES] }),
-    resume: Flags.boolean({ description: 'Continue an unfinished training stage from its checkpoint.', default: false }),
+    resume: Flags.boolean({ description: 'Continue an unfinished training stage from its checkpoint.', default: false, exclusive: ['restart'] }),
+    restart: Flags.boolean({ description: 'Start an unfinished training stage afresh, discarding its checkpoint (without --resume or --restart such a run stops).', default: false, exclusive: ['resume'] }),
+    overwrite: Flags.boolean({ description: 'Use a run_dir (or RUN/<stage>/ directory) that rlhf did not create, replacing entries with the names a stage writes.', default: false }),
     set: Flags.string({ description: 'Override a config value before validation: key.path=value (value as YAML). Repeatable.', multiple: true }),
     backend: Flags.string({ description: "tfjs backend (overrides the config's `backend`).", options: ['auto', ...BACKENDS], env: 'RLHF_BACKEND' }),
   };
@@ -97,6 +101,8 @@ export default class Run extends BaseCommand {
         from: flags.from as StageName | undefined,
         until: flags.until as StageName | undefined,
         resume: flags.resume,
+        restart: flags.restart,
+        overwrite: flags.overwrite,
         log: info,
       });
     } catch (err) {
@@ -140,16 +146,22 @@ export default class Run extends BaseCommand {
   }
 
   /** How a run that did not finish ends: the message, what to do next, the exit code. */
-  private stop(err: unknown, loaded: LoadedConfig, flags: { until?: string; backend?: string; set?: string[] }): never {
-    const resumeCmd = [
-      this.config.bin,
-      'run',
-      sh(loaded.file),
-      '--resume',
-      ...(flags.set ?? []).flatMap((s) => ['--set', sh(s)]),
-      ...(flags.until ? ['--until', flags.until] : []),
-      ...(flags.backend ? ['--backend', flags.backend] : []),
-    ].join(' ');
+  private stop(err: unknown, loaded: LoadedConfig, flags: { until?: string; backend?: string; set?: string[]; overwrite?: boolean }): never {
+    const again = (flag: string) =>
+      [
+        this.config.bin,
+        'run',
+        sh(loaded.file),
+        flag,
+        ...(flags.set ?? []).flatMap((s) => ['--set', sh(s)]),
+        ...(flags.until ? ['--until', flags.until] : []),
+        ...(flags.backend ? ['--backend', flags.backend] : []),
+        ...(flags.overwrite ? ['--overwrite'] : []),
+      ].join(' ');
+    const resumeCmd = again('--resume');
+    if (err instanceof UnfinishedStageError) {
+      throw new Error(`${err.message}\n  continue:  ${resumeCmd}\n  discard:   ${again('--restart')}`);
+    }
     if (err instanceof InterruptedError) {
       process.stderr.write(`\n${err.message.replace(/\s*Resume with --resume\.?$/, '')}\nResume with: ${resumeCmd}\n`);
       process.exit(130);

@@ -8,6 +8,8 @@ import { lmTrainFlags, lmTrainFromFlags } from '../cli/lm-flags';
 import { loadModel, disposeBundle } from '../model/checkpoint';
 import { readPrompts } from '../data/read';
 import { evaluatePolicy } from '../sft/eval';
+import { overwriteFlag, resumeFlags } from '../cli/output-flags';
+import { finishOutputDir, prepareOutputDir } from '../util/output-dir';
 
 export default class Sft extends BaseCommand {
   static summary = 'Supervised fine-tuning of a GPT-2 on prompt/response demonstrations (loss on responses only).';
@@ -16,7 +18,11 @@ export default class Sft extends BaseCommand {
 demonstrations file (JSONL: {id, prompt_id, prompt, response, kind, task}). The loss is the next-token NLL of
 the response tokens and the end-of-text token; prompt tokens only condition. Held-out loss is logged every
 50 steps to OUT/metrics.jsonl; OUT/checkpoint allows --resume; the model goes to OUT/model. With --eval-prompts
-it then reports held-out arithmetic accuracy and the entropy of the random-number answer distribution.`;
+it then reports held-out arithmetic accuracy and the entropy of the random-number answer distribution.
+
+OUT must be new, empty or an earlier rlhf output: a new run replaces the earlier run's files there (never
+appends to its metrics.jsonl) and stops if OUT/model/ holds a file rlhf did not write (--overwrite replaces
+it). After a crash or Ctrl-C, OUT holds a checkpoint: continue with --resume, or discard it with --restart.`;
 
   static examples = [
     '<%= config.bin %> <%= command.id %> --out runs/sft',
@@ -32,11 +38,14 @@ it then reports held-out arithmetic accuracy and the entropy of the random-numbe
     'eval-prompts': Flags.string({ description: 'prompts for the task evaluation (arithmetic accuracy, number entropy)', default: path.join(DATA_DIR, 'tasks', 'prompts-heldout.jsonl') }),
     out: Flags.string({ char: 'o', description: 'output directory (the model goes to OUT/model)', required: true }),
     seed: Flags.integer({ description: 'seed for data order', default: 1 }),
-    resume: Flags.boolean({ description: 'continue from OUT/checkpoint if there is one', default: false }),
+    ...resumeFlags,
+    ...overwriteFlag,
   };
 
   async run() {
     const { flags } = await this.parse(Sft);
+    // The output directory first: a path that cannot be written, or a directory of the user's, stops here.
+    prepareOutputDir(flags.out, { command: 'sft', writes: ['metrics.jsonl', 'model', 'checkpoint', 'summary.json'], overwrite: flags.overwrite, resume: flags.resume, restart: flags.restart });
     const backend = await useBackend(this, flags.backend);
     installStopHandlers();
     const res = await runSft({ model: flags.model, train: flags.train, eval: flags.eval, outDir: flags.out, seed: flags.seed, cfg: lmTrainFromFlags(flags), resume: flags.resume });
@@ -44,6 +53,7 @@ it then reports held-out arithmetic accuracy and the entropy of the random-numbe
       this.log(`sft: stopped after ${res.steps} steps (--stop-after); no model written`);
       return { backend: backend.chosen, ...res };
     }
+    finishOutputDir(flags.out);
     const m = await loadModel(path.join(flags.out, 'model'));
     const evaluation = evaluatePolicy(m, m.params, await readPrompts(flags['eval-prompts']));
     disposeBundle(m);

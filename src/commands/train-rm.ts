@@ -10,6 +10,8 @@ import { loadRunConfig, utilityEntries } from '../pipeline/config';
 import { DATA_DIR, DEFAULT_MODEL } from '../paths';
 import { RewardStageSummary, runRewardStage } from '../reward/stage';
 import { DEFAULT_EPSILON, DEFAULT_SCALE, UTILITY_NAMES } from '../reward/utilities';
+import { overwriteFlag, resumeFlags } from '../cli/output-flags';
+import { finishOutputDir, prepareOutputDir } from '../util/output-dir';
 
 function num(name: string, v: string | undefined, check: (x: number) => boolean = Number.isFinite): number | undefined {
   if (v === undefined) return undefined;
@@ -72,7 +74,8 @@ Training: Adam, all prompts' pairs in the step of their prompt, --train-layers N
     'max-length': Flags.integer({ description: 'longest prompt + completion in tokens; longer ones keep their end [default: 64]', min: 2 }),
     'eval-every': Flags.string({ description: 'diagnostics every N epochs [default: 2]' }),
     seed: Flags.integer({ description: 'seed for the head and the data order [default: 1, or the config\'s]' }),
-    resume: Flags.boolean({ description: 'continue from OUT/checkpoint if there is one', default: false }),
+    ...resumeFlags,
+    ...overwriteFlag,
   };
 
   async run(): Promise<RewardStageSummary & { backend: string }> {
@@ -125,6 +128,8 @@ Training: Adam, all prompts' pairs in the step of their prompt, --train-layers N
       else throw new Error(`--train-layers: expected 'all' or a whole number of top blocks, got ${JSON.stringify(t)}`);
     }
 
+    // The output directory before any compute: a path that cannot be written, or a directory of the user's, stops here.
+    prepareOutputDir(flags.out, { command: 'train-rm', writes: ['metrics.jsonl', 'model', 'checkpoint', 'diagnostics.json', 'summary.json'], overwrite: flags.overwrite, resume: flags.resume, restart: flags.restart });
     const backend = await useBackend(this, flags.backend);
     installStopHandlers();
     const { summary } = await runRewardStage({
@@ -135,6 +140,7 @@ Training: Adam, all prompts' pairs in the step of their prompt, --train-layers N
       cfg,
       resume: flags.resume,
     });
+    finishOutputDir(flags.out);
 
     const t = summary.train;
     this.log(`train-rm ${summary.utility}: ${summary.steps} steps (${summary.epochs.toFixed(1)} epochs) in ${summary.seconds.toFixed(0)} s on ${backend.chosen}`);

@@ -37,6 +37,11 @@ export interface StagePlan {
   upstream: StageName[];
   /** Artifacts that must exist for the stage to count as done. */
   outputs: string[];
+  /**
+   * Entries of RUN/<stage> the stage writes (file and directory names, its units' names too). A
+   * fresh run removes these first (see util/output-dir clearOutputs); anything else there is left.
+   */
+  writes: string[];
 }
 
 export interface RewardModelPlan {
@@ -126,11 +131,16 @@ export function planRun(cfg: RunConfig): RunPlan {
   const reportFile = path.join(dir('report'), 'report.html');
 
   const section = (s: StageName) => cfg[STAGE_KEY[s]];
-  const stagePlan = (s: StageName, p: { training?: boolean; config?: unknown; inputs: (StageInput | undefined | false)[]; outputs: string[] }): StagePlan => {
+  const stagePlan = (s: StageName, p: { training?: boolean; config?: unknown; inputs: (StageInput | undefined | false)[]; outputs: string[]; writes: string[] }): StagePlan => {
     const inputs = p.inputs.filter((x): x is StageInput => !!x && !!x.path);
     const upstream = STAGES.filter((u) => u !== s && inputs.some((i) => i.path === dir(u) || i.path.startsWith(dir(u) + path.sep)));
-    return { stage: s, enabled: section(s) !== false, dir: dir(s), training: !!p.training, config: p.config ?? section(s), inputs, upstream, outputs: p.outputs };
+    return { stage: s, enabled: section(s) !== false, dir: dir(s), training: !!p.training, config: p.config ?? section(s), inputs, upstream, outputs: p.outputs, writes: p.writes };
   };
+  // What a training run writes into its directory (sft, a reward model, a PPO run).
+  const trainingWrites = ['metrics.jsonl', 'summary.json', 'model', 'critic', 'checkpoint', 'unit.json', 'diagnostics.json'];
+  // A stage with units: the single-run layout and every unit's directory (switching between
+  // one run and a sweep replaces the other layout too).
+  const unitNames = (units: { name: string }[]) => units.map((u) => u.name).filter((n) => n !== '');
 
   const stages: Record<StageName, StagePlan> = {
     sft: stagePlan('sft', {
@@ -141,6 +151,7 @@ export function planRun(cfg: RunConfig): RunPlan {
         { role: 'eval', path: cfg.data.sft_eval! },
       ],
       outputs: [path.join(dir('sft'), 'model', 'config.json')],
+      writes: trainingWrites,
     }),
     sample: stagePlan('sample', {
       inputs: [
@@ -148,11 +159,13 @@ export function planRun(cfg: RunConfig): RunPlan {
         { role: 'prompts', path: cfg.data.prompts! },
       ],
       outputs: [samples, path.join(dir('sample'), 'summary.json')],
+      writes: ['samples.jsonl', 'samples.meta.json', 'summary.json', 'metrics.jsonl'],
     }),
     rank: stagePlan('rank', {
       config: cfg.rank === false ? false : { ...cfg.rank, format: rankInput?.format },
       inputs: [rankInput && { role: 'input', path: rankInput.file }, rankHeldoutInput && { role: 'heldout', path: rankHeldoutInput.file }],
       outputs: [path.join(dir('rank'), 'rankings.jsonl'), ...(rankHeldoutInput ? [heldoutRankings!] : [])],
+      writes: ['rankings.jsonl', 'heldout.rankings.jsonl', 'summary.json'],
     }),
     'train-rm': stagePlan('train-rm', {
       training: true,
@@ -162,6 +175,7 @@ export function planRun(cfg: RunConfig): RunPlan {
         heldoutRankings !== undefined && { role: 'heldout', path: heldoutRankings },
       ],
       outputs: rewardModels.flatMap((m) => [path.join(m.model, 'config.json'), path.join(m.dir, 'diagnostics.json')]),
+      writes: ['summary.json', ...unitNames(rewardModels)],
     }),
     ppo: stagePlan('ppo', {
       training: true,
@@ -173,6 +187,7 @@ export function planRun(cfg: RunConfig): RunPlan {
         cfg.data.heldout_prompts !== undefined && { role: 'heldout', path: cfg.data.heldout_prompts },
       ],
       outputs: ppo.map((r) => path.join(r.model, 'config.json')),
+      writes: [...trainingWrites, ...unitNames(ppo)],
     }),
     probe: stagePlan('probe', {
       inputs: [
@@ -182,11 +197,13 @@ export function planRun(cfg: RunConfig): RunPlan {
         { role: 'prompts', path: (cfg.data.heldout_prompts ?? cfg.data.prompts)! },
       ],
       outputs: probes.map((p) => path.join(p.dir, 'probe.json')),
+      writes: ['probe.json', 'unit.json', ...unitNames(probes)],
     }),
     report: stagePlan('report', {
       config: cfg.report === false ? false : { name: cfg.name, ...cfg.report },
       inputs: [{ role: 'config', path: path.join(R, 'config.resolved.yaml') }],
       outputs: [reportFile],
+      writes: ['report.html'],
     }),
   };
   // The report reads every stage's artifacts.

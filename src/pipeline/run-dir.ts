@@ -16,7 +16,8 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs';
-import { StageName } from './config';
+import { clearOutputs, ensureWritableDir, isOwnOutputDir, isTempName, OUTPUT_MARKER, OutputError, OutputMarker, WRITE_CODES } from '../util/output-dir';
+import { StageName, STAGES } from './config';
 
 export interface StageManifest {
   stage: StageName;
@@ -110,21 +111,13 @@ export function hashPath(p: string): string {
 // Write errors
 // ---------------------------------------------------------------------------------------------
 
-const WRITE_CODES: Record<string, string> = {
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EROFS: 'read-only file system',
-  ENOTDIR: 'a part of the path is a file, not a directory',
-  EFBIG: 'file too large',
-  EISDIR: 'is a directory',
-};
+/** Codes that mean a write failed (ENOENT and EEXIST are left out: a failed read gives them too). */
+const RUN_WRITE_CODES = ['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EFBIG', 'EISDIR'];
 
 /** The errno code of a failed write (also when util/fs wrapped the error into its message). */
 export function writeErrorCode(err: unknown): string | undefined {
   const e = err as NodeJS.ErrnoException | undefined;
-  if (e?.code && e.code in WRITE_CODES) return e.code;
+  if (e?.code && RUN_WRITE_CODES.includes(e.code)) return e.code;
   const m = /\b(ENOSPC|EDQUOT|EACCES|EPERM|EROFS|ENOTDIR|EFBIG|EISDIR)\b/.exec(String(e?.message ?? ''));
   return m?.[1];
 }
@@ -156,6 +149,7 @@ export class RunDirWriteError extends Error {
 /** A RunDirWriteError for an error that is a failed write, else undefined. */
 export function asWriteError(err: unknown, fallbackPath: string, stage?: string): RunDirWriteError | undefined {
   if (err instanceof RunDirWriteError) return err;
+  if (err instanceof OutputError) return undefined; // already says which path and why
   const code = writeErrorCode(err);
   return code ? new RunDirWriteError(writeErrorPath(err) ?? fallbackPath, code, stage) : undefined;
 }
@@ -199,20 +193,65 @@ export class RunDir {
     this.guard(this.manifestFile(m.stage), () => writeJsonAtomic(this.manifestFile(m.stage), m), m.stage);
   }
 
-  /** Remove a stage's artifacts before it starts afresh (a half-finished stage leaves no trace). */
-  clearStage(stage: StageName): void {
+  /**
+   * Before a stage starts afresh: remove what it writes (`writes`, and units of an earlier config),
+   * so no old artifact is mixed with the new ones. Files rlhf did not write are never removed: one
+   * inside an entry the stage writes (a user's file in RUN/sft/model/) stops the run with its name,
+   * unless `overwrite`; others (RUN/sft/notes.txt) stay where they are.
+   */
+  clearStage(stage: StageName, writes: readonly string[], opts: { overwrite?: boolean } = {}): void {
     const dir = this.stageDir(stage);
-    this.guard(dir, () => {
-      fs.rmSync(dir, { recursive: true, force: true });
-      fs.mkdirSync(dir, { recursive: true });
-    }, stage);
+    this.guard(
+      dir,
+      () => {
+        fs.mkdirSync(dir, { recursive: true });
+        clearOutputs(dir, { writes, own: isOwnOutputDir(dir), overwrite: opts.overwrite, staleUnits: true, keep: ['manifest.json'], label: stage });
+      },
+      stage,
+    );
   }
 
-  /** Create the run directory and write the resolved config (the first write of a run). */
+  /**
+   * Is the run directory rlhf's? It is when it does not exist or is empty, when it holds rlhf's
+   * marker or config.resolved.yaml, or a stage directory with a manifest. Else it is somebody
+   * else's directory: an error (before anything is written) unless `overwrite`.
+   */
+  checkRoot(opts: { overwrite?: boolean } = {}): void {
+    if (!fs.existsSync(this.root)) return;
+    if (!fs.statSync(this.root).isDirectory()) throw new RunDirWriteError(this.root, 'ENOTDIR');
+    const present = fs.readdirSync(this.root).filter((n) => !isTempName(n));
+    if (present.length === 0 || opts.overwrite) return;
+    if (isOwnOutputDir(this.root) || STAGES.some((s) => fs.existsSync(this.manifestFile(s)))) return;
+    throw new OutputError(
+      this.root,
+      `run_dir ${this.root} is not empty and is not an rlhf run directory (${present.slice(0, 5).join(', ')}${present.length > 5 ? ', …' : ''}). ` +
+        `Nothing was changed. Choose a new or empty run_dir (--set run_dir=…), or pass --overwrite to use it: each stage then writes RUN/<stage>/ and replaces only the entries it writes there; other files are left alone.`,
+    );
+  }
+
+  /**
+   * A stage directory that is there but not rlhf's (no manifest, no marker, not empty): the names
+   * found in it, else undefined. It must be a writable directory (checked now, before any stage runs).
+   */
+  foreignStageDir(stage: StageName): string[] | undefined {
+    const dir = this.stageDir(stage);
+    if (!fs.existsSync(dir)) return undefined;
+    if (!fs.statSync(dir).isDirectory()) throw new RunDirWriteError(dir, 'ENOTDIR', stage);
+    this.guard(dir, () => ensureWritableDir(dir, `stage ${stage}'s directory`), stage);
+    const present = fs.readdirSync(dir).filter((n) => !isTempName(n));
+    return present.length > 0 && !isOwnOutputDir(dir) ? present : undefined;
+  }
+
+  /** Create the run directory and write the resolved config (the first write of a run) and rlhf's marker. */
   writeResolvedConfig(yamlText: string): void {
     this.guard(this.root, () => {
       fs.mkdirSync(this.root, { recursive: true });
       writeFileAtomic(this.resolvedConfigFile, yamlText);
+      const marker = path.join(this.root, OUTPUT_MARKER);
+      if (!fs.existsSync(marker)) {
+        const m: OutputMarker = { written_by: 'rlhf', command: 'run', started_at: new Date().toISOString() };
+        writeJsonAtomic(marker, m);
+      }
     });
   }
 

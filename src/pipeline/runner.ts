@@ -5,8 +5,11 @@
  *   1. hash it: config_hash = H(stage, its resolved config, seed, its inputs' contents,
  *      the config_hash of each upstream stage it reads from) — see run-dir.ts;
  *   2. skip it when its manifest is finished with the same hash and its outputs exist ("up to date");
- *   3. otherwise run it: afresh (its directory is emptied first), or, under --resume, continuing an
- *      unfinished training stage from its checkpoint (metrics.jsonl is cut back to the checkpoint);
+ *   3. otherwise run it: afresh (what it writes is removed first; files rlhf did not write stay, see
+ *      util/output-dir), or, under --resume, continuing an unfinished training stage from its
+ *      checkpoint (metrics.jsonl is cut back to the checkpoint). An unfinished training stage that
+ *      left a checkpoint (or finished units) is never started afresh silently: without --resume or
+ *      --restart the run stops before any stage runs (UnfinishedStageError);
  *   4. write the manifest: finished: false before the stage starts, finished: true with the
  *      stage's summary after it ends. A crash in between leaves finished: false.
  *
@@ -19,14 +22,15 @@ import * as path from 'node:path';
 import { RunConfig, StageName, STAGES } from './config';
 import { planRun, RunPlan, StagePlan } from './plan';
 import { asWriteError, hashConfig, hashPath, RunDir, StageManifest } from './run-dir';
-import { InterruptedError, NonFiniteError, prepareMetricsForResume, stopRequested } from './train-state';
+import { checkpointStep, InterruptedError, NonFiniteError, prepareMetricsForResume, stopRequested } from './train-state';
+import { OutputError } from '../util/output-dir';
 
 export interface StageContext {
   stage: StageName;
   config: RunConfig;
   plan: RunPlan;
   stagePlan: StagePlan;
-  /** RUN/<stage> (exists; empty unless resuming). */
+  /** RUN/<stage> (exists; holds no earlier output of this stage unless resuming, see RunDir.clearStage). */
   dir: string;
   /** Continue from the stage's checkpoint(s) (training stages under --resume). */
   resume: boolean;
@@ -56,6 +60,10 @@ export interface RunOptions {
   from?: StageName;
   until?: StageName;
   resume?: boolean;
+  /** Start unfinished training stages afresh, discarding their checkpoints (and finished units). */
+  restart?: boolean;
+  /** Use a run_dir (or stage directory) that rlhf did not create; replace entries of the names a stage writes. */
+  overwrite?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -88,6 +96,57 @@ export class StageBoundaryInterrupt extends InterruptedError {
     super(done, 0);
     this.message = `interrupted after stage ${done} finished${next ? `; ${next} and later stages did not start` : ''}`;
   }
+}
+
+/** What an unfinished training stage left that starting it afresh would throw away. */
+export interface UnfinishedWork {
+  stage: StageName;
+  dir: string;
+  /** Checkpoints: the unit ('' for the stage itself) and its step. */
+  checkpoints: { unit: string; step: number; dir: string }[];
+  /** Units (reward models, sweep runs) that finished. */
+  finishedUnits: string[];
+}
+
+/**
+ * A re-run would restart training stages whose last run did not finish and left a checkpoint: stop
+ * and say how to continue (--resume) or to discard it (--restart). Nothing was changed.
+ */
+export class UnfinishedStageError extends Error {
+  constructor(readonly work: UnfinishedWork[]) {
+    const parts = work.map((w) => {
+      const what = [
+        ...w.finishedUnits.map((u) => `${u} finished`),
+        ...w.checkpoints.map((c) => `${c.unit ? `${c.unit} has ` : ''}a checkpoint at step ${c.step} (${c.dir})`),
+      ];
+      return `stage ${w.stage} did not finish in its last run: ${what.join('; ')}`;
+    });
+    const first = work[0];
+    const step = first.checkpoints[0]?.step;
+    super(
+      `${parts.join('. ')}. Starting ${work.length > 1 ? 'them' : 'it'} again would throw ${work.length > 1 || first.checkpoints.length + first.finishedUnits.length > 1 ? 'this work' : 'the checkpoint'} away, so nothing was run or changed. ` +
+        `Run again with --resume to continue${step !== undefined && work.length === 1 && first.checkpoints.length === 1 ? ` from step ${step}` : ' where it stopped'}, ` +
+        `or with --restart to discard it and start ${work.map((w) => w.stage).join(', ')} afresh.`,
+    );
+  }
+}
+
+/** Checkpoints and finished units in a training stage's directory (what a restart would discard). */
+export function unfinishedWork(stage: StageName, dir: string): UnfinishedWork {
+  const w: UnfinishedWork = { stage, dir, checkpoints: [], finishedUnits: [] };
+  const look = (d: string, unit: string) => {
+    const step = checkpointStep(path.join(d, 'checkpoint'));
+    if (step !== undefined) w.checkpoints.push({ unit, step, dir: path.join(d, 'checkpoint') });
+  };
+  look(dir, '');
+  if (fs.existsSync(dir)) {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (!e.isDirectory() || e.name === 'checkpoint' || e.name === 'model' || e.name === 'critic' || e.name.startsWith('.')) continue;
+      if (fs.existsSync(path.join(dir, e.name, UNIT_DONE))) w.finishedUnits.push(e.name);
+      else look(path.join(dir, e.name), e.name);
+    }
+  }
+  return w;
 }
 
 /** Arrays longer than this are summarised in manifests (the artifacts hold the data). */
@@ -134,6 +193,11 @@ export async function runPipeline(o: RunOptions): Promise<RunResult> {
   const untilIdx = stageIndex(o.until, STAGES.length - 1);
   if (fromIdx > untilIdx) throw new Error(`--from ${o.from} comes after --until ${o.until} (the order is ${STAGES.join(' → ')})`);
 
+  if (o.resume && o.restart) throw new Error('--resume and --restart exclude each other: --resume continues an unfinished stage, --restart discards it');
+
+  // 0. Before anything is written or computed: whose directories these are, and whether a
+  //    checkpoint would be lost (see preflight).
+  preflight(plan, rd, fromIdx, untilIdx, o);
   rd.writeResolvedConfig(o.resolvedYaml);
   const hashes: Partial<Record<StageName, string>> = {};
   const outcomes: StageOutcome[] = [];
@@ -196,11 +260,27 @@ export async function runPipeline(o: RunOptions): Promise<RunResult> {
         s,
         new Error(
           `--resume: the unfinished run in ${sp.dir} was started with a different config or inputs (hash ${manifest.config_hash.slice(0, 12)}, now ${configHash.slice(0, 12)}); ` +
-            `restore the config, or run without --resume to restart the stage`,
+            `restore the config, or run with --restart instead of --resume to discard the checkpoint and start the stage afresh`,
         ),
       );
     }
-    const why = resume ? 'resuming' : !manifest ? 'running' : forced ? `running (--from ${o.from})` : manifest.finished ? 're-running (config or inputs changed)' : 're-running (the last run did not finish)';
+    const wasUnfinished = !resume && !!manifest && !manifest.finished;
+    const why = resume
+      ? 'resuming'
+      : !manifest
+        ? 'running'
+        : forced
+          ? `running (--from ${o.from})`
+          : manifest.finished
+            ? 're-running (config or inputs changed)'
+            : o.restart && sp.training
+              ? 'restarting (--restart; the last run did not finish)'
+              : 're-running (the last run did not finish)';
+    if (wasUnfinished && sp.training) {
+      const w = unfinishedWork(s, sp.dir);
+      for (const c of w.checkpoints) log(`${s}: discarding ${c.unit ? `${c.unit}'s ` : ''}checkpoint at step ${c.step} (--restart)`);
+      for (const u of w.finishedUnits) log(`${s}: discarding the finished unit ${u} (--restart)`);
+    }
     log(`${tag}: ${why}`);
     if (resume) {
       // The log of each unfinished unit is cut back to its checkpoint (see prepareMetricsForResume).
@@ -209,7 +289,7 @@ export async function runPipeline(o: RunOptions): Promise<RunResult> {
         log(`${s}: ${path.relative(sp.dir, d) || 'continuing'} from ${r.step ? `the checkpoint at step ${r.step}` : 'the start (no checkpoint yet)'}${r.dropped ? `; dropped ${r.dropped} metrics records logged after it` : ''}`);
       }
     } else {
-      rd.clearStage(s);
+      rd.clearStage(s, sp.writes, { overwrite: o.overwrite });
     }
 
     // 4. Run, with the manifest around it.
@@ -221,7 +301,7 @@ export async function runPipeline(o: RunOptions): Promise<RunResult> {
     try {
       summary = compactSummary(await o.table[s](ctx));
     } catch (err) {
-      const wrapped = asWriteError(err, sp.dir, s) ?? (err instanceof InterruptedError || err instanceof NonFiniteError || err instanceof StageError ? err : new StageError(s, err));
+      const wrapped = asWriteError(err, sp.dir, s) ?? (err instanceof InterruptedError || err instanceof NonFiniteError || err instanceof StageError || err instanceof OutputError ? err : new StageError(s, err));
       try {
         rd.writeManifest({ ...m, error: (wrapped as Error).message });
       } catch {
@@ -241,4 +321,35 @@ export async function runPipeline(o: RunOptions): Promise<RunResult> {
     }
   }
   return { runDir: rd.root, plan, stages: outcomes };
+}
+
+/**
+ * Checks before the first write of a run: the run directory and the directory of every stage that
+ * may run must be rlhf's (or --overwrite) and writable, and no unfinished training stage may be
+ * restarted over its checkpoint unless --resume or --restart says what to do with it.
+ */
+function preflight(plan: RunPlan, rd: RunDir, fromIdx: number, untilIdx: number, o: RunOptions): void {
+  rd.checkRoot({ overwrite: o.overwrite });
+  const foreign: string[] = [];
+  const unfinished: UnfinishedWork[] = [];
+  for (let i = fromIdx; i <= untilIdx; i++) {
+    const s = STAGES[i];
+    const sp = plan.stages[s];
+    if (!sp.enabled) continue;
+    const names = rd.foreignStageDir(s);
+    if (names && !o.overwrite) foreign.push(`${sp.dir} (${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''})`);
+    const m = rd.readManifest(s);
+    if (sp.training && m && !m.finished && !o.resume && !o.restart) {
+      const w = unfinishedWork(s, sp.dir);
+      if (w.checkpoints.length || w.finishedUnits.length) unfinished.push(w);
+    }
+  }
+  if (foreign.length) {
+    throw new OutputError(
+      foreign[0],
+      `stage directories that rlhf did not write are in the way: ${foreign.join('; ')}. Nothing was changed. ` +
+        `Move them, choose another run_dir, or pass --overwrite: each stage then replaces only the entries it writes there and leaves other files alone.`,
+    );
+  }
+  if (unfinished.length) throw new UnfinishedStageError(unfinished);
 }

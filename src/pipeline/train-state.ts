@@ -14,6 +14,7 @@ import { Adam } from '../model/optim';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs';
 import { replaceDir } from '../model/checkpoint';
 import { RngState } from '../util/rng';
+import { MAX_LINE_BYTES } from '../data/jsonl';
 
 export interface TrainState {
   step: number;
@@ -181,6 +182,8 @@ export function truncateMetricsAfter(file: string, step: number): { kept: number
         data = data.subarray(nl + 1);
       }
       carry = Buffer.from(data);
+      // A log line is a few hundred bytes; one past the readers' limit is a broken file, not a record.
+      if (carry.length > MAX_LINE_BYTES) throw new Error(`${file}:${lineNo + 1}: a line longer than ${MAX_LINE_BYTES} bytes; cannot cut the log back to step ${step}`);
     }
     // A final fragment without '\n' (a crash mid-write) goes too.
     if (carry.length > 0) cut ??= lineStart;

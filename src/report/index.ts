@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import { writeFileAtomic } from '../util/fs';
+import { ensureWritableFile } from '../util/output-dir';
 import { klTarget, readRunArtifacts, RunArtifacts, runTitle } from './artifacts';
 import { buildCharts, CHART_IDS, ChartId, renderSvg } from './charts';
 import { headlineRows, HeadlineRow } from './headline';
@@ -49,10 +50,30 @@ export async function renderCharts(a: RunArtifacts): Promise<Map<ChartId, Render
   return out;
 }
 
+/** Thrown when the directory given as a run holds nothing a report could show. */
+export class NotARunError extends Error {
+  constructor(readonly dir: string) {
+    super(
+      `${dir} is not a run directory: it has no config.resolved.yaml and none of the artifacts a report shows ` +
+        `(sft/metrics.jsonl, sample/summary.json, train-rm/<utility>/diagnostics.json, ppo/metrics.jsonl, probe/probe.json). ` +
+        `Give the run_dir of an \`rlhf run\` (or a directory laid out like one); no report was written.`,
+    );
+  }
+}
+
+/** Did the run directory give the report anything at all? */
+export function hasRunArtifacts(a: RunArtifacts): boolean {
+  return !!a.config || !!a.sft || !!a.sample || a.rewardModels.length > 0 || a.ppo.length > 0 || a.probe.length > 0;
+}
+
 export async function writeReport(runDir: string, outFile?: string, opts: WriteReportOptions = {}): Promise<WriteReportResult> {
   const dir = path.resolve(runDir);
   const file = path.resolve(outFile ?? defaultReportFile(dir));
   const a = await readRunArtifacts(dir);
+  // A directory with nothing of a run is a mistake (a typo, the wrong folder), not an empty report.
+  if (!hasRunArtifacts(a)) throw new NotARunError(dir);
+  // Before rendering: an output that cannot be written is an error naming it now.
+  ensureWritableFile(file, 'the report');
   const charts = await renderCharts(a);
   const headline = headlineRows(a, klTarget(a.config?.value));
   const html = renderPage({

@@ -201,7 +201,7 @@ async function ingestRecords(
     tally.read();
     const where = { file, line: item.line };
     if (item.kind === 'error') {
-      tally.reject({ ...where, reason: 'invalid-json', message: item.error });
+      tally.reject({ ...where, reason: item.reason ?? 'invalid-json', message: item.error });
       continue;
     }
     const res = fmt.convert(item.value, where);

@@ -67,7 +67,7 @@ export async function ingestSamples(
     const where: Where = { file, line: item.line };
     const fail = (b: Bad): void => tally.reject({ ...where, ...b });
     if (item.kind === 'error') {
-      tally.reject({ ...where, reason: 'invalid-json', message: item.error });
+      tally.reject({ ...where, reason: item.reason ?? 'invalid-json', message: item.error });
       continue;
     }
     const v = item.value;

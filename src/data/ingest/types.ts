@@ -10,6 +10,7 @@ export type FormatName = (typeof FORMAT_NAMES)[number];
 /** Why a record was rejected (the counts in the report are keyed by these). */
 export const REJECT_REASONS = {
   'invalid-json': 'the line is not valid JSON',
+  'line-too-long': 'the line is longer than the reader\'s limit (MAX_LINE_BYTES, 16 MiB); skipped unread',
   'not-an-object': 'the line is JSON but not an object',
   'missing-field': 'a required field is absent',
   'invalid-field': 'a field has the wrong type or value',
