@@ -2,10 +2,10 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { ROOT, runCli, tmpDir } from './helpers';
+import { runCli, tmpDir } from './helpers';
+import { assertBuiltCli } from './built-cli';
 import { figure, makeSweepRun, REPORT_RUN, SWEEP } from './report-helpers';
-import { CHART_IDS, writeReport } from '../src/report';
+import { CHART_IDS, NotARunError, writeReport } from '../src/report';
 import { klTarget, naturalCompare, parseDiagnostics, parseDiversity, readRunArtifacts } from '../src/report/artifacts';
 import { buildCharts, estimateTextWidth, lastWarnings, renderSvg, scopeSvgIds, thin } from '../src/report/charts';
 import { fmt } from '../src/report/headline';
@@ -174,8 +174,15 @@ describe('rlhf report: β sweep (named sub-runs)', () => {
 });
 
 describe('rlhf report: missing and partial artifacts', () => {
-  it('an empty run directory gives a page of "not run" sections, not an error', async () => {
+  it('an empty directory is not a run: an error naming it, and no page', async () => {
+    const dir = tmp('rlhf-report-empty-');
+    await assert.rejects(writeReport(dir, undefined, { now: NOW }), (e: Error) => e instanceof NotARunError && e.message.startsWith(`${dir} is not a run directory`));
+    assert.deepEqual(fs.readdirSync(dir), [], 'nothing written');
+  });
+
+  it('a run where no stage has run yet gives a page of "not run" sections, not an error', async () => {
     const run = tmp('rlhf-report-empty-');
+    fs.writeFileSync(path.join(run, 'config.resolved.yaml'), 'name: nothing-ran\n');
     const res = await writeReport(run, undefined, { now: NOW });
     assert.deepEqual(res.charts, []);
     assert.deepEqual(res.missing, [...CHART_IDS]);
@@ -188,7 +195,7 @@ describe('rlhf report: missing and partial artifacts', () => {
       const sec = html.slice(html.indexOf(`<section id="${s}">`), html.indexOf('</section>', html.indexOf(`<section id="${s}">`)));
       assert.match(sec, /Not run/, `section ${s}`);
     }
-    assert.match(html, /data-missing="config"/);
+    assert.match(html, /name: nothing-ran/, 'the config is shown');
     assert.match(html, /data-missing="headline"/);
   });
 
@@ -282,13 +289,9 @@ describe('report helpers', () => {
 });
 
 describe('rlhf report (CLI)', () => {
-  it('writes the report and prints the result as JSON; a missing run directory is an error', (t) => {
-    const build = spawnSync('npx', ['tsc', '-p', '.'], { cwd: ROOT, encoding: 'utf8' });
-    if (build.status !== 0) {
-      const first = `${build.stdout}${build.stderr}`.split('\n').filter((l) => /error TS/.test(l)).slice(0, 3).join(' | ');
-      t.skip(`CLI test skipped: \`npx tsc -p .\` failed (${first || 'exit ' + build.status}), so dist/ may be stale`);
-      return;
-    }
+  it('writes the report and prints the result as JSON; a missing run directory is an error', () => {
+    // The CLI runs dist/: built by `npm test` before any test, never here (a missing or stale build fails).
+    assertBuiltCli(['src/commands/report.ts', 'src/report', 'src/cli']);
     const out = path.join(tmp('rlhf-report-cli-'), 'report.html');
     const ok = runCli(['report', REPORT_RUN, '--out', out, '--json']);
     assert.equal(ok.status, 0, ok.stderr);
@@ -302,6 +305,9 @@ describe('rlhf report (CLI)', () => {
     const bad = runCli(['report', path.join(out, 'nope'), '--json']);
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /not a run directory/);
-    assert.equal(bad.stdout.trim(), '');
+    // under --json the error is one JSON document on stdout too
+    const doc = JSON.parse(bad.stdout);
+    assert.match(doc.error.message, /not a run directory/);
+    assert.equal(doc.error.exit, bad.status);
   });
 });

@@ -339,6 +339,7 @@ describe('rlhf theory (CLI)', () => {
     const bad = run('--utility', 'power', '--n', '4', '--json');
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /--gamma: power needs gamma/);
-    assert.equal(bad.stdout.trim(), '');
+    // under --json the error is one JSON document on stdout as well (cli/errors)
+    assert.match(JSON.parse(bad.stdout).error.message, /--gamma: power needs gamma/);
   });
 });

@@ -1,6 +1,7 @@
-/** Flags shared by pretrain and sft (the names of LMTrainConfig). Not a command. */
+/** Flags shared by pretrain and sft (the names of LMTrainConfig), and the sampling flags' checks. Not a command. */
 import { Flags } from '@oclif/core';
 import { LMTrainConfig } from '../sft/config';
+import { UsageError } from './errors';
 
 export function lmTrainFlags(d: { epochs: number; lr: string; batch: number; warmup: number }) {
   return {
@@ -29,4 +30,19 @@ export function lmTrainFromFlags(f: { epochs: string; 'max-steps'?: number; 'bat
     warmup_steps: f['warmup-steps'],
     stop_after: f['stop-after'],
   };
+}
+
+/**
+ * The sampling flags of generate and sample as numbers, checked: --temperature ≥ 0, --top-p in
+ * (0, 1], --top-k ≥ 0 and --max-new-tokens ≥ 1 (the integer ones also have oclif `min`s, so a bad
+ * value is refused before any work either way). A bad value is a UsageError naming the flag.
+ */
+export function samplingFromFlags(f: { temperature: string; 'top-p': string; 'top-k': number; 'max-new-tokens': number }): { temperature: number; topP: number; topK: number; maxNewTokens: number } {
+  const temperature = Number(f.temperature);
+  const topP = Number(f['top-p']);
+  if (f.temperature.trim() === '' || !Number.isFinite(temperature) || temperature < 0) throw new UsageError(`--temperature must be a number ≥ 0 (0 = greedy), got ${JSON.stringify(f.temperature)}`);
+  if (f['top-p'].trim() === '' || !(topP > 0 && topP <= 1)) throw new UsageError(`--top-p must be a number in (0, 1] (1 = off), got ${JSON.stringify(f['top-p'])}`);
+  if (!Number.isInteger(f['top-k']) || f['top-k'] < 0) throw new UsageError(`--top-k must be an integer ≥ 0 (0 = off), got ${f['top-k']}`);
+  if (!Number.isInteger(f['max-new-tokens']) || f['max-new-tokens'] < 1) throw new UsageError(`--max-new-tokens must be an integer ≥ 1, got ${f['max-new-tokens']}`);
+  return { temperature, topP, topK: f['top-k'], maxNewTokens: f['max-new-tokens'] };
 }

@@ -29,6 +29,8 @@ two checkpoints on the same text, or to compare with Python transformers (the pa
     const text = flags.text.replace(/\\n/g, '\n');
     const ids = model.tokenizer.encode(text);
     if (ids.length < 2) this.error('--text must be at least two tokens long');
+    const n = model.config.n_positions;
+    if (ids.length > n) this.error(`--text is ${ids.length} tokens long, but the model's context (n_positions) is ${n}: shorten it to at most ${n} tokens`);
     const { logprobs, entropies } = textLogProbs(model.params, model.config, ids);
     const tokens = ids.map((id, i) => ({
       id,

@@ -10,7 +10,7 @@
 import { tf, Tensor2D } from '../backend/tf';
 import type { TensorContainer } from '@tensorflow/tfjs';
 import { GPT2Config } from './config';
-import { disposeCache, forward, KVCache, lmHead, Params } from './gpt2';
+import { disposeCache, forward, KVCache, lmHead, lmHeadT, Params } from './gpt2';
 import { Rng } from '../util/rng';
 
 /** tf.tidy for a function returning an object of tensors (and plain numbers). */
@@ -44,6 +44,38 @@ export interface Generation {
   entropies: number[][];
   /** Whether the row ended with EOS. */
   finished: boolean[];
+  /**
+   * The most new tokens any row could get: min(maxNewTokens, n_positions − longest prompt). Less
+   * than maxNewTokens when the context cut the batch short (rows are left-padded to the longest).
+   */
+  limit: number;
+}
+
+/** Check the sampling options; an Error names the option and the value. */
+export function checkSamplingOptions(opts: Pick<SamplingOptions, 'maxNewTokens' | 'temperature' | 'topK' | 'topP'>): void {
+  const bad = (name: string, want: string, got: unknown) => new Error(`sampling option ${name} must be ${want}, got ${got}`);
+  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0) throw bad('maxNewTokens', 'an integer ≥ 0', opts.maxNewTokens);
+  if (!Number.isFinite(opts.temperature) || opts.temperature < 0) throw bad('temperature', 'a number ≥ 0', opts.temperature);
+  if (opts.topK !== undefined && (!Number.isInteger(opts.topK) || opts.topK < 0)) throw bad('topK', 'an integer ≥ 0 (0 = off)', opts.topK);
+  if (opts.topP !== undefined && !(opts.topP > 0 && opts.topP <= 1)) throw bad('topP', 'in (0, 1]', opts.topP);
+}
+
+/**
+ * Do these prompts fit the model's context? A prompt of n_positions tokens or more leaves no room
+ * for one new token: an Error naming it (`name`, e.g. "prompt arith-7" or "--prompt"). Prompts that
+ * leave fewer than maxNewTokens positions come back, with their room, for the caller to warn about:
+ * their completions (and, in a batch, those of every row batched with them) stop early.
+ */
+export function checkPromptRoom(cfg: Pick<GPT2Config, 'n_positions'>, prompts: { name: string; length: number }[], maxNewTokens: number): { name: string; length: number; room: number }[] {
+  const short: { name: string; length: number; room: number }[] = [];
+  for (const p of prompts) {
+    if (p.length === 0) throw new Error(`${p.name} is empty: it must be at least one token long`);
+    const room = cfg.n_positions - p.length;
+    if (room <= 0)
+      throw new Error(`${p.name} is ${p.length} tokens long, but the model's context (n_positions) is ${cfg.n_positions}: there is no room for a new token; shorten the prompt`);
+    if (room < maxNewTokens) short.push({ ...p, room });
+  }
+  return short;
 }
 
 /** Left-pad a batch of id lists: ids [B, L] and mask [B, L] (1 real, 0 pad). */
@@ -123,11 +155,16 @@ export function generate(params: Params, cfg: GPT2Config, prompts: number[][], o
     logprobs: prompts.map(() => []),
     entropies: prompts.map(() => []),
     finished: prompts.map(() => false),
+    limit: 0,
   };
-  if (B === 0) return out;
+  checkSamplingOptions(opts);
+  if (B === 0 || opts.maxNewTokens === 0) return out;
+  // A prompt that fills the context would silently get no tokens: refuse it instead.
+  checkPromptRoom(cfg, prompts.map((p, i) => ({ name: `prompt ${i} of the batch`, length: p.length })), opts.maxNewTokens);
   const maxLen = Math.max(...prompts.map((p) => p.length));
   const budget = Math.min(opts.maxNewTokens, cfg.n_positions - maxLen);
-  const wteT = tf.tidy(() => tf.transpose(params['transformer.wte.weight']) as Tensor2D);
+  out.limit = budget;
+  const wteT = tf.tidy(() => lmHeadT(params)); // the LM head's Eᵀ (the embedding's, or lm_head.weight's when untied)
   let cache: KVCache | undefined;
   const seqs = prompts.map((p) => p.slice());
   try {

@@ -63,8 +63,11 @@ export function lastTokenOneHot(mask: Tensor2D): Tensor2D {
     // mask·(t + 1) is largest at the last real token; argMax picks it (ties cannot happen).
     const positions = tf.range(1, T + 1, 1, 'float32');
     const last = tf.argMax(tf.mul(mask, positions), 1);
-    // int32 one-hot then cast: the wasm backend's float32 oneHot writes the integer bit pattern.
-    return tf.mul(tf.cast(tf.oneHot(last, T), 'float32'), mask) as Tensor2D;
+    // onehot[b, t] = [t = last_b], built by comparison rather than tf.oneHot, which refuses a depth
+    // below 2: every response of a batch can be one token long (T = 1). The comparison is exact
+    // (int32) on every backend; the mask zeroes rows without a real token.
+    const hit = tf.equal(tf.expandDims(tf.range(0, T, 1, 'int32'), 0), tf.expandDims(last, 1));
+    return tf.mul(tf.cast(hit, 'float32'), mask) as Tensor2D;
   });
 }
 

@@ -12,8 +12,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { disposeBundle, loadModel } from '../model/checkpoint';
-import { readRankings } from '../data/read';
+import { readJsonlStrict } from '../data/jsonl';
+import { checkRanking, RankingRecord, RecordError } from '../data/records';
 import { RewardTrainConfig, RewardTrainConfigSchema } from './config';
+import { parseUtilityConfig, UtilityConfig, utilityForPrompt } from './utilities';
 import { CollapseDiagnostics } from './diagnostics';
 import { RewardTrainResult, trainRewardModel } from './trainer';
 
@@ -92,6 +94,50 @@ export function summariseRewardRun(r: RewardTrainResult, outDir: string): Reward
   };
 }
 
+/** A rankings file read strictly (the first bad line is an error naming file, line and field), with each record's line. */
+async function readRankingsWithLines(file: string): Promise<{ records: RankingRecord[]; lines: number[] }> {
+  const lines: number[] = [];
+  const records = await readJsonlStrict(file, (value, where) => {
+    const c = checkRanking(value, where);
+    if (!c.ok) throw new RecordError(c.problems[0]);
+    lines.push(where.line);
+    return c.value;
+  });
+  return { records, lines };
+}
+
+/** A path as a shell word (quoted when it has anything but plain characters). */
+const shellWord = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * Does the utility cover every ranking? A prompt-aware utility picks each prompt's U by its task
+ * rule, then its kind (open | closed), then its default; a ranking with none of these has no U.
+ * Rankings ingested from outside data (hh-rlhf, summarize, ratings) carry no kind unless `rlhf rank
+ * --kind` set one, so say that, at the first such record's file:line, before any model is loaded.
+ */
+export function checkUtilityCoverage(utility: UtilityConfig, file: string, records: RankingRecord[], lines: number[]): void {
+  const uncovered: number[] = [];
+  records.forEach((r, i) => {
+    try {
+      utilityForPrompt(utility, { id: r.prompt_id ?? r.id, kind: r.kind, task: r.task });
+    } catch {
+      uncovered.push(i);
+    }
+  });
+  if (!uncovered.length) return;
+  const r = records[uncovered[0]];
+  const has = r.kind === undefined ? 'no kind' : `kind ${JSON.stringify(r.kind)}`;
+  const task = r.task === undefined ? '' : ` and task ${JSON.stringify(r.task)}`;
+  const count = uncovered.length === records.length ? `none of the ${records.length} rankings has one` : `${uncovered.length} of the ${records.length} rankings have none`;
+  const source = typeof r.source?.file === 'string' ? r.source.file : undefined;
+  const rerank = source ? `rlhf rank --input ${shellWord(source)} --kind open --out ${shellWord(file)} (or --kind closed)` : `rlhf rank --input SOURCE --kind open|closed --out ${shellWord(file)}`;
+  throw new Error(
+    `${file}:${lines[uncovered[0]]}: field "kind": the prompt-aware utility needs each prompt's kind (open or closed) or a rule for its task, ` +
+      `and this ranking has ${has}${task} (${count}). Set the kind when you make the rankings: ${rerank}; ` +
+      `or give the utility a rule for the task (tasks: {${r.task ?? 'TASK'}: UTILITY}) or a default.`,
+  );
+}
+
 /** Load, read, train, summarise. The model bundle is always freed, also on error or Ctrl-C. */
 export async function runRewardStage(o: RewardStageOptions): Promise<{ result: RewardTrainResult; summary: RewardStageSummary }> {
   const stage = o.stage ?? 'train-rm';
@@ -100,13 +146,15 @@ export async function runRewardStage(o: RewardStageOptions): Promise<{ result: R
     const i = parsed.error.issues[0];
     throw new Error(`${stage}.${i.path.join('.')}: ${i.message}`);
   }
+  const utility = parseUtilityConfig(parsed.data.utility, `${stage}.utility`);
   if (!fs.existsSync(o.rankings)) throw new Error(`${o.rankings}: rankings file not found`);
-  const train = await readRankings(o.rankings);
+  const { records: train, lines } = await readRankingsWithLines(o.rankings);
   if (!train.length) throw new Error(`${o.rankings}: no rankings in the file`);
+  checkUtilityCoverage(utility, o.rankings, train, lines);
   let heldout;
   if (o.heldout && (fs.existsSync(o.heldout) || !o.heldoutOptional)) {
     if (!fs.existsSync(o.heldout)) throw new Error(`${o.heldout}: held-out rankings file not found`);
-    heldout = await readRankings(o.heldout);
+    heldout = (await readRankingsWithLines(o.heldout)).records; // scored only: no utility needed
   }
   const model = await loadModel(o.model);
   try {

@@ -9,7 +9,7 @@
  */
 import * as path from 'node:path';
 import { tf, Scalar, Tensor, Tensor1D, Tensor2D, Variable } from '../backend/tf';
-import { ModelBundle, saveModel } from '../model/checkpoint';
+import { ModelBundle } from '../model/checkpoint';
 import { Params } from '../model/gpt2';
 import { Adam, scheduledLr, valueAndGrads } from '../model/optim';
 import { RankingRecord } from '../data/records';
@@ -19,7 +19,7 @@ import { progress, info } from '../util/progress';
 import { Rng } from '../util/rng';
 import { writeJsonAtomic } from '../util/fs';
 import { RewardTrainConfig } from './config';
-import { FrozenLowerCache, initRewardHead, makeRewardBatch, REWARD_HEAD, rewardForward, Squash } from './model';
+import { FrozenLowerCache, initRewardHead, makeRewardBatch, REWARD_HEAD, rewardForward, saveRewardModel, Squash } from './model';
 import { pairMatrix, pairsOf } from './pairs';
 import { mixedUtilityTensor, parseUtilityConfig, utilityForPrompt, UtilityConfig, UtilitySpec, utilityKey, utilityTensor } from './utilities';
 import { collapseDiagnostics, CollapseDiagnostics, pairwiseAccuracy, PromptRewards } from './diagnostics';
@@ -41,7 +41,16 @@ export function encodeRankings(records: RankingRecord[], model: Pick<ModelBundle
 
 /** The utility of each prompt (one spec for plain utilities; per kind/task for prompt-aware). */
 export function specsFor(utility: UtilityConfig, prompts: EncodedPrompt[]): UtilitySpec[] {
-  return prompts.map((p) => utilityForPrompt(utility, { id: p.record.prompt_id ?? p.record.id, kind: p.record.kind, task: p.record.task }));
+  return prompts.map((p) => {
+    try {
+      return utilityForPrompt(utility, { id: p.record.prompt_id ?? p.record.id, kind: p.record.kind, task: p.record.task });
+    } catch (e) {
+      // runRewardStage names the rankings file and line first (checkUtilityCoverage); this is for direct callers.
+      const src = p.record.source;
+      const from = src && typeof src.file === 'string' ? ` (ingested from ${src.file}${typeof src.line === 'number' ? `:${src.line}` : ''})` : '';
+      throw new Error(`${(e as Error).message}${from}; rankings ingested with \`rlhf rank\` get a kind from --kind open|closed`);
+    }
+  });
 }
 
 /**
@@ -316,12 +325,13 @@ export async function trainRewardModel(opts: {
     n: theory.n,
   };
   writeDiagnostics(outDir, result, trainRows, hoRows);
-  await saveModel(path.join(outDir, 'model'), {
+  // A pad token other than EOS, so that transformers' GPT2ForSequenceClassification scores it too.
+  await saveRewardModel(path.join(outDir, 'model'), {
     ...model,
     params,
     heads: { [REWARD_HEAD]: head },
     rlhf: { ...model.rlhf, reward: { squash, utility: cfg.utility, head: REWARD_HEAD } },
-  }, { configExtra: { architectures: ['GPT2ForSequenceClassification'], num_labels: 1, pad_token_id: model.tokenizer.padId } });
+  });
   tf.dispose(Object.values(vars));
   opt.dispose();
   return result;

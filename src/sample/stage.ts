@@ -6,14 +6,14 @@
 import * as path from 'node:path';
 import { z } from 'zod';
 import { ModelBundle, loadModel, disposeBundle } from '../model/checkpoint';
-import { generate } from '../model/generate';
+import { checkPromptRoom, generate } from '../model/generate';
 import { Params } from '../model/gpt2';
 import { PromptRecord, SampleRecord, SamplesMeta } from '../data/records';
 import { readPrompts } from '../data/read';
 import { MetricsLogger } from '../metrics/logger';
 import { writeJsonAtomic, writeJsonlAtomic } from '../util/fs';
 import { Rng } from '../util/rng';
-import { progress } from '../util/progress';
+import { progress, warn } from '../util/progress';
 import { currentBackend } from '../backend';
 import { DEFAULT_NUMBER_PROMPT, numberSummary, outputMetrics, outputMetricsFlat } from '../probe/output-metrics';
 
@@ -35,6 +35,10 @@ export type SampleConfig = z.infer<typeof SampleConfigSchema>;
 export function sampleCompletions(model: ModelBundle, params: Params, prompts: PromptRecord[], cfg: SampleConfig, rng: Rng, label = 'sample'): SampleRecord[] {
   const tok = model.tokenizer;
   const rows = prompts.flatMap((p) => Array.from({ length: cfg.k }, (_, i) => ({ p, i })));
+  // Before any compute: a prompt that fills the context is an error, one that cuts completions short a warning.
+  const short = checkPromptRoom(model.config, prompts.map((p) => ({ name: `prompt ${p.id}`, length: tok.encode(p.prompt).length })), cfg.max_new_tokens);
+  if (short.length)
+    warn(`${label}: ${short.length} prompt(s) leave fewer than max_new_tokens = ${cfg.max_new_tokens} positions in the model's context (n_positions ${model.config.n_positions}), e.g. ${short[0].name} (${short[0].length} tokens, room for ${short[0].room}): their completions, and those batched with them, stop early`);
   const out: SampleRecord[] = [];
   const bar = progress(label, rows.length);
   for (let s = 0; s < rows.length; s += cfg.batch_size) {
