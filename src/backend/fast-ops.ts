@@ -1,20 +1,125 @@
 /**
  * The fast-ops boundary: operations the model and the optimizer need that some backends run much
  * faster through a path of their own. Each operation here picks its path from the active backend
- * and falls back to plain tfjs ops; callers above src/backend use only these functions.
+ * and falls back to plain tfjs ops; code above src/backend calls only these functions (no
+ * backend tests elsewhere). None of them has a gradient: model/ops.ts builds the differentiable
+ * ops from them.
  *
- *   path            wasm                                 tensorflow (tfjs-node)           any other
- *   Adam step       one-pass kernel (wasm-kernels)       fused ApplyAdam, in place        tfjs ops
- *   Σx² (grad norm) float64 pass in place (wasm-kernels) L2Loss + AddN (tf-native)        tfjs ops
+ *   operation        wasm (+ the project's kernels)          tensorflow (tfjs-node)          cpu
+ *   op(a)·op(b)      transposes made explicit, untransposed  MatMul with transpose flags     as wasm
+ *                    XNNPACK product; long k: blocked kernel
+ *   batched product  SIMD kernel, transposes read in place   BatchMatMulV2 with adj flags    explicit transposes
+ *   KV cache         preallocated, rows written in place     growing (concat)                growing
+ *   Σ over rows      1ᵀ·x (a reduction is slow on wasm)      Sum                             1ᵀ·x
+ *   scatter-add rows JS on the downloaded gradient            UnsortedSegmentSum              UnsortedSegmentSum
+ *   Adam step        one-pass kernel                         fused ApplyAdam, in place       tfjs ops
+ *   Σx² (grad norm)  float64 pass in place                   L2Loss + AddN                   tfjs ops
+ *
+ * Why wasm needs the explicit transposes, measured on 2 cores: a rank-2 matMul without transposes
+ * runs at ~42 GFLOP/s, with transposeB at ~3.5 and transposeA at ~1; its batched matMul is scalar
+ * code (~2 GFLOP/s), and it has no UnsortedSegmentSum. On tensorflow every extra kernel costs a
+ * dispatch, and BatchMatMulV2 is ~2× slower than MatMul on rank-2 products with few rows (decoding).
  */
-import { tf, Tensor, Variable } from './tf';
+import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from './tf';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { ADAM_STEP, adamStepOp, wasmSumSquares } from './wasm-kernels';
-import { NativeAdamSlot, nativeSumSquares, onNativeTensorflow } from './tf-native';
+import { ADAM_STEP, adamStepOp, FAST_BATCH_MATMUL, fastBatchMatMulOp, WRITE_ROWS, wasmSumSquares, writeRowsOp } from './wasm-kernels';
+import { nativeMatMul, NativeAdamSlot, nativeSumSquares, onNativeTensorflow } from './tf-native';
 
 /** Whether the active backend has a kernel (used to route around kernels a backend lacks). */
 export function hasKernel(kernelName: string): boolean {
   return tf.getKernel(kernelName, tf.getBackend()) !== undefined;
+}
+
+// ─────────────────────────────────────────────────────────────────────────────────────────────
+// Products
+// ─────────────────────────────────────────────────────────────────────────────────────────────
+
+const T2 = (x: Tensor2D) => tf.transpose(x) as Tensor2D;
+const T3 = (x: Tensor3D) => tf.transpose(x, [0, 2, 1]) as Tensor3D;
+
+/**
+ * op(a)·op(b) for rank-2 a, b (op = transpose where asked). Where transposes are made explicit, the
+ * product is formed whichever way copies fewer elements: a·bᵀ as a·(bᵀ) (N·K copied) or as
+ * (b·aᵀ)ᵀ (M·K + M·N copied); aᵀ·b likewise. Same sums either way. For GPT-2 124M on a short batch
+ * the second form copies a few activations instead of a whole weight matrix.
+ */
+export function matMul2d(a: Tensor2D, b: Tensor2D, transA = false, transB = false): Tensor2D {
+  if (onNativeTensorflow()) return nativeMatMul(a, b, transA, transB);
+  return tf.tidy(() => {
+    if (transA && transB) return tf.matMul(T2(a), T2(b));
+    if (transB) {
+      const [M, K] = a.shape;
+      const N = b.shape[0];
+      return N * K <= M * K + M * N ? tf.matMul(a, T2(b)) : T2(tf.matMul(b, T2(a)));
+    }
+    if (transA) {
+      const [K, M] = a.shape;
+      const N = b.shape[1];
+      return K * M <= K * N + M * N ? tf.matMul(T2(a), b) : T2(tf.matMul(T2(b), a));
+    }
+    return longK(a, b) ?? tf.matMul(a, b);
+  });
+}
+
+/**
+ * a·b when the inner dimension is a vocabulary (the LM head's dh = dy·E, k = 50257 for GPT-2), on
+ * wasm: XNNPACK streams its packed copy of b from memory once per tile of a's rows there (measured
+ * 10–17 GFLOP/s against 28 at ordinary shapes); the project's kernel works through k in cache-sized
+ * blocks (28 GFLOP/s on that shape). Undefined where that does not apply.
+ */
+const LONG_K = 8192;
+function longK(a: Tensor2D, b: Tensor2D): Tensor2D | undefined {
+  const [M, K] = a.shape;
+  if (K < LONG_K || !hasKernel(FAST_BATCH_MATMUL)) return undefined;
+  return fastBatchMatMulOp(a.reshape([1, M, K]), b.reshape([1, K, b.shape[1]]), false, false).reshape([M, b.shape[1]]) as Tensor2D;
+}
+
+/**
+ * Batched op(a)·op(b) for rank-3 tensors (a batch of 1 broadcasts). With `bRows`, only the first
+ * bRows rows of each of b's matrices take part (a preallocated KV cache, see kvCacheInPlace):
+ * then N = bRows with transB, K = bRows without.
+ */
+export function batchMatMul3d(a: Tensor3D, b: Tensor3D, transA = false, transB = false, bRows?: number): Tensor3D {
+  if (hasKernel(FAST_BATCH_MATMUL)) return fastBatchMatMulOp(a, b, transA, transB, bRows) as Tensor3D;
+  if (bRows !== undefined) throw new Error('batchMatMul3d: bRows needs the in-place KV cache kernels (kvCacheInPlace())');
+  if (onNativeTensorflow()) return tf.matMul(a, b, transA, transB);
+  return tf.tidy(() => tf.matMul(transA ? T3(a) : a, transB ? T3(b) : b));
+}
+
+/** Σ over rows of x [N, k] → [k]. On wasm (and cpu) as 1ᵀ·x: a column reduction is slow there, a rank-2 matmul is not. */
+export function columnSum(x: Tensor2D): Tensor1D {
+  if (onNativeTensorflow()) return tf.sum(x, 0) as Tensor1D;
+  return tf.tidy(() => tf.matMul(tf.ones([1, x.shape[0]]) as Tensor2D, x).reshape([x.shape[1]]) as Tensor1D);
+}
+
+/** out[ids[i]] += dy[i] over the rows of dy [N, C] → [rows, C] (the embedding's gradient). */
+export function scatterAddRows(dy: Tensor2D, ids: Tensor1D, rows: number): Tensor2D {
+  if (hasKernel('UnsortedSegmentSum')) return tf.unsortedSegmentSum(dy, ids, rows) as Tensor2D;
+  // wasm lacks the kernel: the scatter-add in JS on the downloaded gradient (O(N·C) work).
+  const [n, c] = dy.shape;
+  const g = dy.dataSync();
+  const idx = ids.dataSync();
+  const out = new Float32Array(rows * c);
+  for (let i = 0; i < n; i++) {
+    const r = idx[i] * c;
+    const s = i * c;
+    for (let j = 0; j < c; j++) out[r + j] += g[s + j];
+  }
+  return tf.tensor2d(out, [rows, c]);
+}
+
+// ─────────────────────────────────────────────────────────────────────────────────────────────
+// KV cache written in place
+// ─────────────────────────────────────────────────────────────────────────────────────────────
+
+/** Whether the backend can keep a preallocated KV cache: rows written in place, products over a prefix. */
+export function kvCacheInPlace(): boolean {
+  return hasKernel(WRITE_ROWS) && hasKernel(FAST_BATCH_MATMUL);
+}
+
+/** Write x [B, T, D] into rows [at, at + T) of each of buf's matrices [B, capacity, D], in place. */
+export function writeRows(buf: Tensor3D, x: Tensor3D, at: number): void {
+  writeRowsOp(buf, x, at);
 }
 
 // ─────────────────────────────────────────────────────────────────────────────────────────────

@@ -15,8 +15,7 @@
  * it is for decoding only (no gradient flows through an in-place write).
  */
 import { tf, Tensor2D, Tensor3D } from '../backend/tf';
-import { hasKernel } from '../backend';
-import { FAST_BATCH_MATMUL, WRITE_ROWS, writeRowsOp } from '../backend/wasm-kernels';
+import { kvCacheInPlace, writeRows } from '../backend/fast-ops';
 
 export interface KVCache {
   /** Keys [B·H, S, D] per layer, or [B·H, capacity, D] when preallocated. */
@@ -31,11 +30,6 @@ export interface KVCache {
   capacity?: number;
 }
 
-/** Whether the active backend can keep a preallocated cache. */
-export function preallocatedCacheSupported(): boolean {
-  return hasKernel(WRITE_ROWS) && hasKernel(FAST_BATCH_MATMUL);
-}
-
 /**
  * One layer's keys and values after this step's rows k, v ([B·H, T, D]): the tensors to attend
  * over and, for a preallocated cache, how many of their rows are filled. With no cache and a
@@ -45,18 +39,18 @@ export function appendKV(cache: KVCache | undefined, layer: number, k: Tensor3D,
   const T = k.shape[1];
   if (cache?.capacity !== undefined) {
     if (cache.length + T > cache.capacity) throw new Error(`KV cache of ${cache.capacity} positions cannot take ${T} more after ${cache.length}`);
-    writeRowsOp(cache.k[layer], k, cache.length);
-    writeRowsOp(cache.v[layer], v, cache.length);
+    writeRows(cache.k[layer], k, cache.length);
+    writeRows(cache.v[layer], v, cache.length);
     return { k: cache.k[layer], v: cache.v[layer], rows: cache.length + T };
   }
   if (cache) return { k: tf.concat([cache.k[layer], k], 1), v: tf.concat([cache.v[layer], v], 1) };
-  if (capacity !== undefined && capacity > T && preallocatedCacheSupported()) {
+  if (capacity !== undefined && capacity > T && kvCacheInPlace()) {
     const [BH, , D] = k.shape;
     // Zeros, not uninitialised memory: rows past `length` are never read, but must not be NaN.
     const kb = tf.zeros([BH, capacity, D]) as Tensor3D;
     const vb = tf.zeros([BH, capacity, D]) as Tensor3D;
-    writeRowsOp(kb, k, 0);
-    writeRowsOp(vb, v, 0);
+    writeRows(kb, k, 0);
+    writeRows(vb, v, 0);
     return { k: kb, v: vb, rows: T };
   }
   return { k, v };
