@@ -11,6 +11,7 @@
  *   batched product  SIMD kernel, transposes read in place   BatchMatMulV2 with adj flags    explicit transposes
  *   KV cache         preallocated, rows written in place     growing (concat)                growing
  *   Σ over rows      1ᵀ·x (a reduction is slow on wasm)      Sum                             1ᵀ·x
+ *   row mean         Mean                                    Mean (tfjs-node adds a Cast)    Mean
  *   scatter-add rows JS on the downloaded gradient            UnsortedSegmentSum              UnsortedSegmentSum
  *   Adam step        one-pass kernel                         fused ApplyAdam, in place       tfjs ops
  *   Σx² (grad norm)  float64 pass in place                   L2Loss + AddN                   tfjs ops
@@ -23,7 +24,7 @@
 import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from './tf';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { ADAM_STEP, adamStepOp, FAST_BATCH_MATMUL, fastBatchMatMulOp, WRITE_ROWS, wasmSumSquares, writeRowsOp } from './wasm-kernels';
-import { nativeMatMul, NativeAdamSlot, nativeSumSquares, onNativeTensorflow } from './tf-native';
+import { nativeMatMul, nativeMeanLastAxis, NativeAdamSlot, nativeSumSquares, onNativeTensorflow } from './tf-native';
 
 /** Whether the active backend has a kernel (used to route around kernels a backend lacks). */
 export function hasKernel(kernelName: string): boolean {
@@ -84,6 +85,11 @@ export function batchMatMul3d(a: Tensor3D, b: Tensor3D, transA = false, transB =
   if (bRows !== undefined) throw new Error('batchMatMul3d: bRows needs the in-place KV cache kernels (kvCacheInPlace())');
   if (onNativeTensorflow()) return tf.matMul(a, b, transA, transB);
   return tf.tidy(() => tf.matMul(transA ? T3(a) : a, transB ? T3(b) : b));
+}
+
+/** Mean over the last axis, kept as a size-1 axis ([N, C] → [N, 1]). */
+export function meanLastAxis(x: Tensor): Tensor {
+  return onNativeTensorflow() ? nativeMeanLastAxis(x) : tf.mean(x, -1, true);
 }
 
 /** Σ over rows of x [N, k] → [k]. On wasm (and cpu) as 1ᵀ·x: a column reduction is slow there, a rank-2 matmul is not. */

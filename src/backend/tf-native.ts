@@ -40,6 +40,7 @@ interface Binding {
   executeOp(name: string, attrs: Attr[], inputIds: number[], numOutputs: number): TensorMeta[];
   deleteTensor(id: number): void;
   TF_FLOAT: number;
+  TF_INT32: number;
   TF_ATTR_TYPE: number;
   TF_ATTR_SHAPE: number;
   TF_ATTR_STRING: number;
@@ -179,6 +180,23 @@ export class NativeAdamSlot {
     this.m.dispose();
     this.v.dispose();
     this.p.dispose();
+  }
+}
+
+/** Mean over the last axis, keeping it: TensorFlow's Mean (tfjs-node's kernel first casts float32 to float32, one op more). */
+export function nativeMeanLastAxis(x: Tensor): Tensor {
+  const be = nodeBackend();
+  const B = be.binding;
+  const lastAxis = tf.tensor1d([-1], 'int32');
+  const attrs = [
+    { name: 'keep_dims', type: B.TF_ATTR_BOOL, value: true },
+    { name: 'T', type: B.TF_ATTR_TYPE, value: B.TF_FLOAT },
+    { name: 'Tidx', type: B.TF_ATTR_TYPE, value: B.TF_INT32 },
+  ];
+  try {
+    return be.createOutputTensor(B.executeOp('Mean', attrs, be.getInputTensorIds([x, lastAxis]), 1)[0]);
+  } finally {
+    lastAxis.dispose();
   }
 }
 

@@ -12,6 +12,7 @@
 import { tf, Tensor, Tensor1D, Tensor2D } from '../backend/tf';
 import { Activation } from './config';
 import { columnSum, customGrad } from './ops';
+import { meanLastAxis } from '../backend/fast-ops';
 
 /**
  * y = (x − μ)/σ · g + b over the last axis, σ = √(var + ε) (biased variance, as torch).
@@ -21,8 +22,8 @@ import { columnSum, customGrad } from './ops';
 export function layerNorm(x: Tensor2D, g: Tensor, b: Tensor, eps: number): Tensor2D {
   const f = customGrad((xi: Tensor, gi: Tensor, bi: Tensor, save: (t: Tensor[]) => void) => {
     const [xhat, rstd, value] = tf.tidy(() => {
-      const xc = tf.sub(xi, tf.mean(xi, -1, true));
-      const r = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps)); // [N, 1]
+      const xc = tf.sub(xi, meanLastAxis(xi));
+      const r = tf.rsqrt(tf.add(meanLastAxis(tf.square(xc)), eps)); // [N, 1]
       const xh = tf.mul(xc, r);
       return [xh, r, tf.add(tf.mul(xh, gi), bi)];
     });
@@ -33,7 +34,7 @@ export function layerNorm(x: Tensor2D, g: Tensor, b: Tensor, eps: number): Tenso
         const [xh, r, gs] = saved;
         return tf.tidy(() => {
           const dxh = tf.mul(dy, gs);
-          const inner = tf.sub(tf.sub(dxh, tf.mean(dxh, -1, true)), tf.mul(xh, tf.mean(tf.mul(dxh, xh), -1, true)));
+          const inner = tf.sub(tf.sub(dxh, meanLastAxis(dxh)), tf.mul(xh, meanLastAxis(tf.mul(dxh, xh))));
           return [tf.mul(inner, r), columnSum(tf.mul(dy, xh) as Tensor2D), columnSum(dy as Tensor2D)];
         });
       },

@@ -178,14 +178,99 @@ function pickBias(pick: Tensor2D, keyMask: Tensor2D): Tensor {
   return tf.mul(tf.sub(allowed, 1), 1e9).reshape([B, 1, 1, T]);
 }
 
+/** What every block of one forward pass shares. */
+interface PassContext {
+  cfg: GPT2Config;
+  params: Params;
+  /** Batch, new positions, and key positions (cached + new). */
+  B: number;
+  T: number;
+  S: number;
+  /** [B, 1, T, S] additive attention bias: causal and padding (0 allowed, −1e9 not). */
+  bias: Tensor;
+  /** [B, S] 1 for real keys. */
+  keyMask: Tensor2D;
+  cache?: KVCache;
+  /** Preallocate a cache of this many positions (first step of generation), where the backend can. */
+  cacheCapacity?: number;
+  act: (x: Tensor2D) => Tensor2D;
+}
+
+/** [B·T, C] → [B·H, T, D]: one matrix per (sequence, head). For T = 1 the head axis is already in place. */
+function splitHeads(x: Tensor2D, B: number, T: number, H: number): Tensor3D {
+  const D = x.shape[1] / H;
+  if (T === 1) return x.reshape([B * H, 1, D]) as Tensor3D;
+  return x.reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as Tensor3D;
+}
+
+/** [B·H, T, D] → [B·T, C], the inverse of splitHeads. */
+function mergeHeads(y: Tensor3D, B: number, T: number, H: number): Tensor2D {
+  const D = y.shape[2];
+  if (T === 1) return y.reshape([B, H * D]) as Tensor2D;
+  return y.reshape([B, H, T, D]).transpose([0, 2, 1, 3]).reshape([B * T, H * D]) as Tensor2D;
+}
+
 /**
- * The trunk: token ids [B, T] → final hidden states [B, T, C].
+ * Causal self-attention of block i: h [N, C] (ln_1 of the residual stream) → [B·Q, C], and this
+ * block's keys/values for the cache. Q = T, or 1 with `pick` (one query per row).
+ *   q, k, v = split(h·W_attn + b_attn);  a = softmax(q·kᵀ·scale + bias)·v;  out = a·W_proj + b_proj
+ */
+function attention(ctx: PassContext, i: number, h: Tensor2D, pick?: Tensor2D): { out: Tensor2D; kv: { k: Tensor3D; v: Tensor3D; rows?: number } } {
+  const { cfg, B, T, S } = ctx;
+  const H = cfg.n_head;
+  const P = (n: string) => ctx.params[p(i, n)];
+  const Q = pick ? 1 : T;
+  const qkv = linear(h, P('attn.c_attn.weight') as Tensor2D, P('attn.c_attn.bias') as Tensor1D); // [N, 3C]
+  const [q2, k2, v2] = tf.split(qkv, 3, 1) as Tensor2D[];
+  const q = splitHeads(pick ? pickRows(q2, pick) : q2, B, Q, H); // [B·H, Q, D]
+  // Keys and values of every position; with a cache, appended to the past ones (kv-cache.ts).
+  const kv = appendKV(ctx.cache, i, splitHeads(k2, B, T, H), splitHeads(v2, B, T, H), ctx.cacheCapacity); // [B·H, S, D]
+  // The picked query's bias row: causal row of its position (pick · causal) times the key mask.
+  const bias = pick ? pickBias(pick, ctx.keyMask) : ctx.bias; // [B, 1, Q, S]
+  // A preallocated cache holds S filled rows of its buffers: attend over those only.
+  const qk = kv.rows === undefined ? bmmBT(q, kv.k) : bmmPrefix(q, kv.k, kv.rows, true); // [B·H, Q, S]
+  // 1/√D (scale_attn_weights), and 1/(i + 1) with scale_attn_by_inverse_layer_idx.
+  const scores = tf.add(tf.mul(qk, attentionScale(cfg, i)).reshape([B, H, Q, S]), bias);
+  const probs = tf.softmax(scores).reshape([B * H, Q, S]) as Tensor3D;
+  const a = kv.rows === undefined ? bmm(probs, kv.v) : bmmPrefix(probs, kv.v, kv.rows, false); // [B·H, Q, D]
+  const out = linear(mergeHeads(a, B, Q, H), P('attn.c_proj.weight') as Tensor2D, P('attn.c_proj.bias') as Tensor1D);
+  return { out, kv };
+}
+
+/** The MLP of block i: h [N, C] → act(h·W_fc + b_fc)·W_proj + b_proj, inner width n_inner (4C). */
+function mlp(ctx: PassContext, i: number, h: Tensor2D): Tensor2D {
+  const P = (n: string) => ctx.params[p(i, n)];
+  const m = ctx.act(linear(h, P('mlp.c_fc.weight') as Tensor2D, P('mlp.c_fc.bias') as Tensor1D)); // [N, M]
+  return linear(m, P('mlp.c_proj.weight') as Tensor2D, P('mlp.c_proj.bias') as Tensor1D);
+}
+
+/**
+ * Block i (pre-LayerNorm): x ← x + attn(ln_1(x)); x ← x + mlp(ln_2(x)). x: [N, C] → [N, C], or
+ * with `pick` [B, C] (only the picked position of each row continues after attention).
+ */
+function block(ctx: PassContext, i: number, x: Tensor2D, pick?: Tensor2D): { x: Tensor2D; kv: { k: Tensor3D; v: Tensor3D; rows?: number } } {
+  const P = (n: string) => ctx.params[p(i, n)];
+  const eps = ctx.cfg.layer_norm_epsilon;
+  const { out, kv } = attention(ctx, i, layerNorm(x, P('ln_1.weight'), P('ln_1.bias'), eps), pick);
+  if (pick) x = pickRows(x, pick); // the residual stream of the picked positions only: [B, C]
+  x = tf.add(x, out) as Tensor2D;
+  x = tf.add(x, mlp(ctx, i, layerNorm(x, P('ln_2.weight'), P('ln_2.bias'), eps))) as Tensor2D;
+  return { x, kv };
+}
+
+/** The rows of t [B·T, k] at each sequence's picked position (pick: [B, T] one-hot) → [B, k]. */
+function pickRows(t: Tensor2D, pick: Tensor2D): Tensor2D {
+  const [B, T] = pick.shape;
+  return tf.sum(tf.mul(t.reshape([B, T, -1]), pick.reshape([B, T, 1])), 1) as Tensor2D;
+}
+
+/**
+ * The trunk: token ids [B, T] → final hidden states [B, T, C] (see ForwardOptions for the cache,
+ * a range of blocks, and one picked position per row).
  */
 export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: ForwardOptions = {}): ForwardResult {
   const [B, T] = ids.shape;
   const C = cfg.n_embd;
-  const H = cfg.n_head;
-  const D = C / H;
   const past = opts.cache?.length ?? 0;
   if (past + T > cfg.n_positions) throw new Error(`sequence of ${past + T} tokens exceeds n_positions = ${cfg.n_positions}`);
   const [start, end] = opts.layers ?? [0, cfg.n_layer];
@@ -200,11 +285,22 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
     throw new Error(`hiddenIn has shape [${opts.hiddenIn.shape.join(', ')}], expected [${B}, ${T}, ${C}]`);
   }
   const mask = (opts.attentionMask ?? tf.ones([B, T])).toFloat() as Tensor2D;
-  const keyMask = opts.cache ? (tf.concat([opts.cache.mask, mask], 1) as Tensor2D) : mask;
-  const bias = attentionBias(keyMask, T, past); // [B, 1, T, S]
+  const keyMask = opts.cache ? (tf.concat([opts.cache.mask, mask], 1) as Tensor2D) : mask; // [B, S]
   const S = past + T;
+  const ctx: PassContext = {
+    cfg,
+    params,
+    B,
+    T,
+    S,
+    bias: attentionBias(keyMask, T, past),
+    keyMask,
+    cache: opts.cache,
+    cacheCapacity: opts.useCache ? opts.cacheCapacity : undefined,
+    act: activation(cfg.activation_function),
+  };
 
-  // x: [N, C], the residual stream.
+  // x: [N, C], the residual stream: token + position embeddings, or the given stream.
   let x: Tensor2D;
   if (opts.hiddenIn) x = opts.hiddenIn.reshape([B * T, C]) as Tensor2D;
   else {
@@ -223,44 +319,13 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
   const newK: Tensor3D[] = [];
   const newV: Tensor3D[] = [];
   let preallocated = false;
-  const act = activation(cfg.activation_function);
   for (let i = start; i < end; i++) {
-    // 1/√D (scale_attn_weights), and 1/(i + 1) with scale_attn_by_inverse_layer_idx.
-    const scale = attentionScale(cfg, i);
-    const P = (n: string) => params[p(i, n)];
-    // In the picked block only one query per row: Q = 1 row of queries per sequence, else Q = T.
-    const pick = opts.pick && i === end - 1 ? opts.pick : undefined;
-    const Q = pick ? 1 : T;
-    const pickRows = (t: Tensor2D) => tf.sum(tf.mul(t.reshape([B, T, -1]), pick!.reshape([B, T, 1])), 1) as Tensor2D; // [N, k] → [B, k]
-    // --- attention ---
-    const h = layerNorm(x, P('ln_1.weight'), P('ln_1.bias'), cfg.layer_norm_epsilon);
-    const qkv = linear(h, P('attn.c_attn.weight') as Tensor2D, P('attn.c_attn.bias') as Tensor1D); // [N, 3C]
-    const [q2, k2, v2] = tf.split(qkv, 3, 1);
-    const q = (pick ? pickRows(q2 as Tensor2D) : q2).reshape([B, Q, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, Q, D]) as Tensor3D;
-    const kv = appendKV(
-      opts.cache,
-      i,
-      k2.reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as Tensor3D,
-      v2.reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B * H, T, D]) as Tensor3D,
-      opts.useCache ? opts.cacheCapacity : undefined,
-    );
-    newK.push(kv.k);
-    newV.push(kv.v);
-    if (kv.rows !== undefined) preallocated = true;
-    // The picked query's bias row: causal row of its position (pick · causal) times the key mask.
-    const b = pick ? pickBias(pick, keyMask) : bias; // [B, 1, Q, S]
-    // A preallocated cache holds S filled rows of its buffers: attend over those only.
-    const qk = kv.rows === undefined ? bmmBT(q, kv.k) : bmmPrefix(q, kv.k, kv.rows, true);
-    const scores = tf.add(tf.mul(qk, scale).reshape([B, H, Q, S]), b); // [B, H, Q, S]
-    const probs = tf.softmax(scores).reshape([B * H, Q, S]) as Tensor3D;
-    const pv = kv.rows === undefined ? bmm(probs, kv.v) : bmmPrefix(probs, kv.v, kv.rows, false);
-    const att = pv.reshape([B, H, Q, D]).transpose([0, 2, 1, 3]).reshape([B * Q, C]) as Tensor2D;
-    if (pick) x = pickRows(x as Tensor2D); // the residual stream of the picked positions only: [B, C]
-    x = tf.add(x, linear(att, P('attn.c_proj.weight') as Tensor2D, P('attn.c_proj.bias') as Tensor1D));
-    // --- MLP ---
-    const h2 = layerNorm(x, P('ln_2.weight'), P('ln_2.bias'), cfg.layer_norm_epsilon);
-    const m = act(linear(h2, P('mlp.c_fc.weight') as Tensor2D, P('mlp.c_fc.bias') as Tensor1D)); // [N, M]
-    x = tf.add(x, linear(m, P('mlp.c_proj.weight') as Tensor2D, P('mlp.c_proj.bias') as Tensor1D));
+    // In the last block run, with pick, only one query per row continues.
+    const r = block(ctx, i, x, opts.pick && i === end - 1 ? opts.pick : undefined);
+    x = r.x;
+    newK.push(r.kv.k);
+    newV.push(r.kv.v);
+    if (r.kv.rows !== undefined) preallocated = true;
   }
   if (opts.finalNorm ?? end === cfg.n_layer) x = layerNorm(x, params['transformer.ln_f.weight'], params['transformer.ln_f.bias'], cfg.layer_norm_epsilon);
   const hidden = x.reshape([B, opts.pick ? 1 : T, C]) as Tensor3D;
