@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { selectBackend } from '../src/backend';
 import { disposeBundle, initModel, replaceDir, saveModel } from '../src/model/checkpoint';
 import { tf } from '../src/backend/tf';
-import { saveTrainState } from '../src/pipeline/train-state';
+import { saveTrainState } from '../src/train/state';
 import { tokenizerFromJson } from '../src/tokenizer/tokenizer';
 import { trainByteLevelBPE } from '../src/tokenizer/train-bpe';
 import { writeFileAtomic, writeJsonAtomic } from '../src/util/fs';

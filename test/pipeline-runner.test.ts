@@ -11,7 +11,7 @@ import { loadRunConfig, resolvedConfigYaml, StageName, STAGES } from '../src/pip
 import { RunDir, RunDirWriteError } from '../src/pipeline/run-dir';
 import { OutputError } from '../src/util/output-dir';
 import { runPipeline, StageContext, StageError, StageStatus, StageTable, UnfinishedStageError } from '../src/pipeline/runner';
-import { prepareMetricsForResume, truncateMetricsAfter } from '../src/pipeline/train-state';
+import { prepareMetricsForResume, truncateMetricsAfter } from '../src/train/state';
 import { MetricsLogger, readMetrics } from '../src/metrics/logger';
 import { writeFileAtomic, writeJsonAtomic } from '../src/util/fs';
 import { MAX_LINE_BYTES } from '../src/data/jsonl';

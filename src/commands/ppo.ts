@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { BaseCommand, backendFlag, useBackend } from '../cli/base';
 import { runPpo } from '../ppo/stage';
 import { PPOConfigSchema } from '../ppo/config';
-import { installStopHandlers } from '../pipeline/train-state';
+import { installStopHandlers } from '../train/state';
 import { DATA_DIR, DEFAULT_MODEL } from '../paths';
 import { overwriteFlag, resumeFlags } from '../cli/output-flags';
 import { finishOutputDir, prepareOutputDir } from '../util/output-dir';

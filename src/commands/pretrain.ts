@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand, backendFlag, useBackend } from '../cli/base';
 import { runPretrain } from '../sft/stage';
-import { installStopHandlers } from '../pipeline/train-state';
+import { installStopHandlers } from '../train/state';
 import * as path from 'node:path';
 import { DATA_DIR } from '../paths';
 import { lmTrainFlags, lmTrainFromFlags } from '../cli/lm-flags';

@@ -10,7 +10,7 @@ import { LoadedConfig, loadRunConfig, resolvedConfigYaml, StageName, STAGES } fr
 import { RunDirWriteError } from '../pipeline/run-dir';
 import { runPipeline, RunResult, StageOutcome, UnfinishedStageError } from '../pipeline/runner';
 import { STAGE_TABLE } from '../pipeline/stages';
-import { checkpointStep, installStopHandlers, InterruptedError, NonFiniteError } from '../pipeline/train-state';
+import { checkpointStep, installStopHandlers, InterruptedError, NonFiniteError } from '../train/state';
 import { HeadlineRow, readRunArtifacts } from '../report';
 import { klTarget } from '../report/artifacts';
 import { headlineRows } from '../report/headline';

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import * as path from 'node:path';
 import { BaseCommand, backendFlag, useBackend } from '../cli/base';
 import { runSft } from '../sft/stage';
-import { installStopHandlers } from '../pipeline/train-state';
+import { installStopHandlers } from '../train/state';
 import { DATA_DIR, DEFAULT_BASE_MODEL } from '../paths';
 import { lmTrainFlags, lmTrainFromFlags } from '../cli/lm-flags';
 import { loadModel, disposeBundle } from '../model/checkpoint';

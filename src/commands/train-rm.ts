@@ -5,7 +5,7 @@
 import { Flags } from '@oclif/core';
 import * as path from 'node:path';
 import { BaseCommand, backendFlag, useBackend } from '../cli/base';
-import { installStopHandlers } from '../pipeline/train-state';
+import { installStopHandlers } from '../train/state';
 import { loadRunConfig, utilityEntries } from '../pipeline/config';
 import { DATA_DIR, DEFAULT_MODEL } from '../paths';
 import { RewardStageSummary, runRewardStage } from '../reward/stage';

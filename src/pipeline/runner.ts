@@ -22,7 +22,7 @@ import * as path from 'node:path';
 import { RunConfig, StageName, STAGES } from './config';
 import { planRun, RunPlan, StagePlan } from './plan';
 import { asWriteError, hashConfig, hashPath, RunDir, StageManifest } from './run-dir';
-import { checkpointStep, InterruptedError, NonFiniteError, prepareMetricsForResume, stopRequested } from './train-state';
+import { checkpointStep, InterruptedError, NonFiniteError, prepareMetricsForResume, stopRequested } from '../train/state';
 import { OutputError } from '../util/output-dir';
 
 export interface StageContext {

@@ -22,11 +22,11 @@ import { matmul } from '../model/ops';
 import { Adam, scheduledLr, valueAndGrads } from '../model/optim';
 import { packQueryResponse, QueryResponseBatch, responseLogProbs } from '../model/score';
 import { PromptRecord } from '../data/records';
-import { MetricsLogger } from '../metrics/logger';
 import { histogram, mean, std } from '../metrics/distribution';
 import { klDivergence } from '../metrics/numbers';
-import { assertFinite, hasTrainState, InterruptedError, loadTrainState, pollStop, saveTrainState, truncateMetricsAfter } from '../pipeline/train-state';
-import { progress, info } from '../util/progress';
+import { assertFinite } from '../train/state';
+import { openTrainingLoop } from '../train/loop';
+import { info } from '../util/progress';
 import { Rng } from '../util/rng';
 import { writeJsonAtomic } from '../util/fs';
 import { RewardScorer, fitNormalisation, scoresPolicyTokens } from '../reward/scorer';
@@ -121,26 +121,24 @@ export async function trainPPO(opts: {
   };
 
   const opt = new Adam({ lr: cfg.lr, eps: cfg.adam_eps, maxGradNorm: cfg.max_grad_norm });
-  let kl: KLController = cfg.adaptive_kl ? new AdaptiveKLController(cfg.init_kl_coef, cfg.target_kl, cfg.kl_horizon) : new FixedKLController(cfg.init_kl_coef);
-  let rng = new Rng(`${opts.seed}:ppo`);
-  let iteration = 0;
-  let probes: ProbePoint[] = [];
-  let rewardMeans: number[] = [];
-  const ckptDir = path.join(outDir, 'checkpoint');
-  const logger = new MetricsLogger(path.join(outDir, 'metrics.jsonl'), { stage });
+  const loop = openTrainingLoop({ stage, outDir, vars, opt, total: cfg.iterations, checkpointEvery: cfg.checkpoint_every, resume: opts.resume });
+  // Resumable state besides the tensors: the RNG, β's controller, the probe curve, the reward normalisation.
+  const saved = loop.resumed;
+  const extra = saved?.extra as { kl: KLControllerState; probes?: ProbePoint[]; rewardMeans?: number[]; gain?: number; bias?: number } | undefined;
+  const kl: KLController = extra
+    ? klControllerFromState(extra.kl)
+    : cfg.adaptive_kl
+      ? new AdaptiveKLController(cfg.init_kl_coef, cfg.target_kl, cfg.kl_horizon)
+      : new FixedKLController(cfg.init_kl_coef);
+  const rng = saved ? Rng.fromState(saved.rng) : new Rng(`${opts.seed}:ppo`);
+  const probes: ProbePoint[] = extra?.probes ?? [];
+  const rewardMeans: number[] = extra?.rewardMeans ?? [];
   const encode = (p: PromptRecord) => tok.encode(p.prompt);
 
-  if (opts.resume && hasTrainState(ckptDir)) {
-    const st = loadTrainState(ckptDir, vars, opt);
-    iteration = st.step;
-    truncateMetricsAfter(path.join(outDir, 'metrics.jsonl'), iteration);
-    rng = Rng.fromState(st.rng);
-    kl = klControllerFromState(st.extra.kl as KLControllerState);
-    probes = (st.extra.probes as ProbePoint[]) ?? [];
-    rewardMeans = (st.extra.rewardMeans as number[]) ?? [];
-    scorer.gain = (st.extra.gain as number) ?? 1;
-    scorer.bias = (st.extra.bias as number) ?? 0;
-    info(`${stage}: resumed at iteration ${iteration}, β = ${kl.value.toPrecision(4)}`);
+  if (saved) {
+    scorer.gain = extra?.gain ?? 1;
+    scorer.bias = extra?.bias ?? 0;
+    info(`${stage}: resumed at iteration ${loop.step}, β = ${kl.value.toPrecision(4)}`);
   } else if (cfg.reward_norm) {
     // lm-human-preferences: normalise the reward model on samples of the reference policy.
     const idx = Array.from({ length: cfg.reward_norm_samples }, () => rng.int(opts.prompts.length));
@@ -168,7 +166,7 @@ export async function trainPPO(opts: {
     return e.map((x) => x / s);
   };
   const heldout = opts.heldout.slice(0, cfg.heldout_prompts);
-    const probe = (): ProbePoint => {
+  const probe = (at: number): ProbePoint => {
     const pn = numberScores(policy, pol, cfg.number_prompt, { temperature: T });
     const star = optimum(kl.value);
     // Held-out reward with a fixed probe seed, so points are comparable across iterations.
@@ -176,7 +174,7 @@ export async function trainPPO(opts: {
     const qs = heldout.map(encode);
     const g = generate(pol, mcfg, qs, { maxNewTokens: cfg.response_length, temperature: T, eosId: tok.eosId, padId: tok.padId, rng: r });
     return {
-      iteration,
+      iteration: at,
       beta: kl.value,
       entropy: pn.dist.entropy,
       entropy_fraction: pn.dist.entropyFraction,
@@ -193,21 +191,18 @@ export async function trainPPO(opts: {
     'probe/kl_to_optimum': pp.kl_to_optimum,
     'probe/heldout_reward': pp.heldout_reward,
   });
-  if (iteration === 0) {
+  if (loop.step === 0) {
     // The starting point of every probe curve (the policy is still the reference), as step 0.
-    probes.push(probe());
-    logger.log(0, probeRecord(probes[0]));
+    probes.push(probe(0));
+    loop.logger.log(0, probeRecord(probes[0]));
   }
 
   const time = { generation: 0, scoring: 0, optimization: 0 };
   const tokens = { generation: 0, scoring: 0, optimization: 0 };
   let lastKL = NaN;
-  const bar = progress(stage, cfg.iterations);
   const t0 = Date.now();
-  const saveState = () =>
-    saveTrainState(ckptDir, { step: iteration, position: { iteration }, rng: rng.state(), extra: { kl: kl.state(), probes, gain: scorer.gain, bias: scorer.bias, rewardMeans } }, vars, opt);
   try {
-    while (iteration < cfg.iterations) {
+    await loop.run(async (iteration) => {
       // 1. rollout
       let t = Date.now();
       const idx = Array.from({ length: cfg.batch_size }, () => rng.int(opts.prompts.length));
@@ -286,7 +281,7 @@ export async function trainPPO(opts: {
       const beta = kl.value;
       kl.update(meanKL, B);
       lastKL = meanKL;
-      iteration += 1;
+      const done = iteration + 1;
 
       // metrics (TRL names)
       const logp = roll.logprobs.arraySync() as number[][];
@@ -329,24 +324,17 @@ export async function trainPPO(opts: {
         'time/tokens_per_second/optimization': tokens.optimization / Math.max(time.optimization, 1e-9),
       };
       tf.dispose(Object.values(roll));
-      if (iteration % cfg.probe_every === 0 || iteration === cfg.iterations) {
-        const pp = probe();
+      if (done % cfg.probe_every === 0 || done === cfg.iterations) {
+        const pp = probe(done);
         probes.push(pp);
         Object.assign(rec, probeRecord(pp));
       }
-      logger.log(iteration, rec);
-      bar.update(iteration, { reward: mean(scores), kl: meanKL, beta: kl.value });
-      const stop = await pollStop(); // lets the event loop deliver SIGINT/SIGTERM
-      if ((iteration % cfg.checkpoint_every === 0 && iteration < cfg.iterations) || stop) {
-        logger.flush();
-        await saveState();
-        if (stop) throw new InterruptedError(stage, iteration);
-      }
-    }
+      return { record: rec, progress: { reward: mean(scores), kl: meanKL, beta: kl.value } };
+    }, () => ({ position: { iteration: loop.step }, rng: rng.state(), extra: { kl: kl.state(), probes, gain: scorer.gain, bias: scorer.bias, rewardMeans } }));
   } finally {
-    bar.stop();
-    logger.close();
+    loop.close();
   }
+  const iteration = loop.step;
 
   const seconds = (Date.now() - t0) / 1000;
   const finalPolicy = numberScores(policy, pol, cfg.number_prompt, { temperature: T });

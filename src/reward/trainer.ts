@@ -13,9 +13,9 @@ import { ModelBundle } from '../model/checkpoint';
 import { Params } from '../model/gpt2';
 import { Adam, scheduledLr, valueAndGrads } from '../model/optim';
 import { RankingRecord } from '../data/records';
-import { MetricsLogger } from '../metrics/logger';
-import { assertFinite, hasTrainState, InterruptedError, loadTrainState, pollStop, saveTrainState, truncateMetricsAfter } from '../pipeline/train-state';
-import { progress, info } from '../util/progress';
+import { assertFinite } from '../train/state';
+import { NO_RNG, openTrainingLoop } from '../train/loop';
+import { info } from '../util/progress';
 import { Rng } from '../util/rng';
 import { writeJsonAtomic } from '../util/fs';
 import { RewardTrainConfig } from './config';
@@ -194,23 +194,14 @@ export async function trainRewardModel(opts: {
   const total = Math.ceil(cfg.epochs * stepsPerEpoch);
   const evalEverySteps = Math.max(1, Math.round(cfg.eval_every * stepsPerEpoch));
   const opt = new Adam({ lr: cfg.lr, weightDecay: cfg.weight_decay, maxGradNorm: cfg.max_grad_norm });
-  const ckptDir = path.join(outDir, 'checkpoint');
-  const logger = new MetricsLogger(path.join(outDir, 'metrics.jsonl'), { stage });
-  let step = 0;
-  let curves: CurvePoint[] = [];
-  let best = Infinity;
-  let sinceBest = 0;
-  if (opts.resume && hasTrainState(ckptDir)) {
-    const st = loadTrainState(ckptDir, vars, opt);
-    step = st.step;
-    truncateMetricsAfter(path.join(outDir, 'metrics.jsonl'), step);
-    curves = (st.extra.curves as CurvePoint[]) ?? [];
-    best = (st.extra.best as number) ?? Infinity;
-    sinceBest = (st.extra.sinceBest as number) ?? 0;
-    info(`${stage}: resumed from step ${step}`);
-  }
+  const loop = openTrainingLoop({ stage, outDir, vars, opt, total, checkpointEvery: cfg.checkpoint_every, resume: opts.resume, label: `${stage} ${utilityLabel(utility)}` });
+  // Resumable state besides the tensors: the curves so far and the early-stopping counters.
+  const saved = loop.resumed?.extra as { curves?: CurvePoint[]; best?: number; sinceBest?: number } | undefined;
+  const curves: CurvePoint[] = saved?.curves ?? [];
+  let best = saved?.best ?? Infinity;
+  let sinceBest = saved?.sinceBest ?? 0;
   const order = (epoch: number) => new Rng(`${cfg.seed}:rm:${epoch}`).shuffle(Array.from({ length: train.length }, (_, i) => i));
-  const evaluate = (loss: number): CurvePoint => {
+  const evaluate = (step: number, loss: number): CurvePoint => {
     const tr = score('train');
     const dTrain = collapseDiagnostics(tr, { open: theory.open ?? undefined, closed: theory.closed ?? undefined });
     const ho = heldout.length && cfg.eval_heldout ? score('heldout') : null;
@@ -225,89 +216,80 @@ export async function trainRewardModel(opts: {
       loss,
     };
   };
-  const state = () => ({ step, position: { epoch: step / stepsPerEpoch }, rng: {}, extra: { curves, best, sinceBest } });
-  const bar = progress(`${stage} ${utilityLabel(utility)}`, total);
   const t0 = Date.now();
   let loss = NaN;
   let epochLoss = 0;
   let epochSteps = 0;
-  let perm = order(Math.floor(step / stepsPerEpoch));
-  let permEpoch = Math.floor(step / stepsPerEpoch);
-  if (step === 0) curves.push(evaluate(NaN));
+  let permEpoch = Math.floor(loop.step / stepsPerEpoch);
+  let perm = order(permEpoch);
+  if (loop.step === 0) curves.push(evaluate(0, NaN));
   try {
-    while (step < total) {
-      const epoch = Math.floor(step / stepsPerEpoch);
-      if (epoch !== permEpoch) {
-        perm = order(epoch);
-        permEpoch = epoch;
-      }
-      const idx = perm.slice((step % stepsPerEpoch) * cfg.batch_prompts, (step % stepsPerEpoch + 1) * cfg.batch_prompts);
-      const prompts = idx.map((i) => train[i]);
-      const rows = prompts.flatMap((p) => p.seqs);
-      const batch = makeRewardBatch(rows, model.tokenizer.padId, cfg.max_length);
-      const pairs = pairsOf(prompts.map((p) => p.record));
-      const P = pairs.better.length;
-      if (P === 0) {
-        step += 1;
-        continue;
-      }
-      const D = pairMatrix(pairs, rows.length);
-      const specs = pairs.prompt.map((p) => trainSpecs[idx[p]]);
-      const single = specs.every((s) => utilityKey(s) === utilityKey(specs[0]));
-      const lr = scheduledLr(cfg.lr, step, total, { schedule: cfg.schedule, warmupSteps: cfg.warmup_steps });
-      const top = cache?.input(idx.flatMap((i) => range(rowStart[i], train[i].seqs.length)), batch.T);
-      const { value, grads } = valueAndGrads(vars, () => {
-        const R = rewardForward(params, head, model.config, batch, squash, top); // [N]
-        const d = tf.matMul(tf.tensor2d(D, [P, rows.length]), R.reshape([rows.length, 1])).reshape([P]) as Tensor1D; // [P]
-        const U: Tensor = single ? utilityTensor(specs[0], d) : mixedUtilityTensor(d, specs);
-        return tf.neg(tf.mean(U)) as Scalar;
-      });
-      loss = value.dataSync()[0];
-      assertFinite(stage, step + 1, { loss });
-      const gradNorm = opt.apply(vars, grads, lr);
-      tf.dispose([value, ...Object.values(grads)]);
-      top?.hidden.dispose();
-      step += 1;
-      epochLoss += loss;
-      epochSteps += 1;
-      const rec: Record<string, number | null> = { loss, lr, grad_norm: gradNorm, epoch: step / stepsPerEpoch, pairs: P };
-      if (step % evalEverySteps === 0 || step === total) {
-        const meanLoss = epochLoss / Math.max(1, epochSteps);
-        epochLoss = 0;
-        epochSteps = 0;
-        const c = evaluate(meanLoss);
-        curves.push(c);
-        Object.assign(rec, {
-          collapse_score: c.collapse_score,
-          'accuracy/train': c.accuracy.train,
-          'accuracy/heldout': c.accuracy.heldout,
-          'theory_distance/open': c.theory_distance.open,
-          'theory_distance/closed': c.theory_distance.closed,
+    await loop.run(
+      (step) => {
+        const epoch = Math.floor(step / stepsPerEpoch);
+        if (epoch !== permEpoch) {
+          perm = order(epoch);
+          permEpoch = epoch;
+        }
+        const idx = perm.slice((step % stepsPerEpoch) * cfg.batch_prompts, (step % stepsPerEpoch + 1) * cfg.batch_prompts);
+        const prompts = idx.map((i) => train[i]);
+        const rows = prompts.flatMap((p) => p.seqs);
+        const batch = makeRewardBatch(rows, model.tokenizer.padId, cfg.max_length);
+        const pairs = pairsOf(prompts.map((p) => p.record));
+        const P = pairs.better.length;
+        if (P === 0) return {}; // no ranked pair among these prompts: nothing to learn, nothing logged
+        const D = pairMatrix(pairs, rows.length);
+        const specs = pairs.prompt.map((p) => trainSpecs[idx[p]]);
+        const single = specs.every((s) => utilityKey(s) === utilityKey(specs[0]));
+        const lr = scheduledLr(cfg.lr, step, total, { schedule: cfg.schedule, warmupSteps: cfg.warmup_steps });
+        const top = cache?.input(idx.flatMap((i) => range(rowStart[i], train[i].seqs.length)), batch.T);
+        const { value, grads } = valueAndGrads(vars, () => {
+          const R = rewardForward(params, head, model.config, batch, squash, top); // [N]
+          const d = tf.matMul(tf.tensor2d(D, [P, rows.length]), R.reshape([rows.length, 1])).reshape([P]) as Tensor1D; // [P]
+          const U: Tensor = single ? utilityTensor(specs[0], d) : mixedUtilityTensor(d, specs);
+          return tf.neg(tf.mean(U)) as Scalar;
         });
-        if (cfg.early_stopping) {
-          if (meanLoss < best - cfg.early_stopping.min_delta) {
-            best = meanLoss;
-            sinceBest = 0;
-          } else if (++sinceBest >= cfg.early_stopping.patience) {
-            info(`${stage}: early stop at step ${step} (no improvement for ${sinceBest} evaluations)`);
-            logger.log(step, rec);
-            break;
+        loss = value.dataSync()[0];
+        assertFinite(stage, step + 1, { loss });
+        const gradNorm = opt.apply(vars, grads, lr);
+        tf.dispose([value, ...Object.values(grads)]);
+        top?.hidden.dispose();
+        const done = step + 1;
+        epochLoss += loss;
+        epochSteps += 1;
+        const record: Record<string, number | null> = { loss, lr, grad_norm: gradNorm, epoch: done / stepsPerEpoch, pairs: P };
+        let stopEarly = false;
+        if (done % evalEverySteps === 0 || done === total) {
+          const meanLoss = epochLoss / Math.max(1, epochSteps);
+          epochLoss = 0;
+          epochSteps = 0;
+          const c = evaluate(done, meanLoss);
+          curves.push(c);
+          Object.assign(record, {
+            collapse_score: c.collapse_score,
+            'accuracy/train': c.accuracy.train,
+            'accuracy/heldout': c.accuracy.heldout,
+            'theory_distance/open': c.theory_distance.open,
+            'theory_distance/closed': c.theory_distance.closed,
+          });
+          if (cfg.early_stopping) {
+            if (meanLoss < best - cfg.early_stopping.min_delta) {
+              best = meanLoss;
+              sinceBest = 0;
+            } else if (++sinceBest >= cfg.early_stopping.patience) {
+              info(`${stage}: early stop at step ${done} (no improvement for ${sinceBest} evaluations)`);
+              stopEarly = true;
+            }
           }
         }
-      }
-      logger.log(step, rec);
-      bar.update(step, { loss, ...(curves.length ? { acc: curves[curves.length - 1].accuracy.train } : {}) });
-      const stop = await pollStop(); // lets the event loop deliver SIGINT/SIGTERM
-      if ((step % cfg.checkpoint_every === 0 && step < total) || stop) {
-        logger.flush();
-        await saveTrainState(ckptDir, state(), vars, opt);
-        if (stop) throw new InterruptedError(stage, step);
-      }
-    }
+        return { record, progress: { loss, ...(curves.length ? { acc: curves[curves.length - 1].accuracy.train } : {}) }, done: stopEarly };
+      },
+      () => ({ position: { epoch: loop.step / stepsPerEpoch }, rng: NO_RNG, extra: { curves, best, sinceBest } }),
+    );
   } finally {
-    bar.stop();
-    logger.close();
+    loop.close();
   }
+  const step = loop.step;
   const seconds = (Date.now() - t0) / 1000;
   const trainRows = score('train');
   const hoRows = heldout.length ? score('heldout') : null;

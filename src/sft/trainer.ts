@@ -12,9 +12,8 @@ import { ModelBundle, saveModel } from '../model/checkpoint';
 import { Params } from '../model/gpt2';
 import { lmLoss, makeLMBatch } from '../model/lm';
 import { Adam, scheduledLr, valueAndGrads } from '../model/optim';
-import { MetricsLogger } from '../metrics/logger';
-import { assertFinite, hasTrainState, InterruptedError, loadTrainState, pollStop, saveTrainState, truncateMetricsAfter } from '../pipeline/train-state';
-import { progress, info } from '../util/progress';
+import { assertFinite } from '../train/state';
+import { NO_RNG, openTrainingLoop } from '../train/loop';
 import { Rng } from '../util/rng';
 import { LMTrainConfig } from './config';
 
@@ -72,63 +71,47 @@ export async function trainLM(opts: {
   for (const [k, t] of Object.entries(model.params)) vars[k] = tf.variable(t, true);
   const params = vars as unknown as Params;
   const opt = new Adam({ lr: cfg.lr, weightDecay: cfg.weight_decay, maxGradNorm: cfg.max_grad_norm });
-  const ckptDir = path.join(outDir, 'checkpoint');
-  const logger = new MetricsLogger(path.join(outDir, 'metrics.jsonl'), { stage });
-  let step = 0;
-  if (opts.resume && hasTrainState(ckptDir)) {
-    step = loadTrainState(ckptDir, vars, opt).step;
-    // records logged after that checkpoint (before a crash) are re-done, so drop them
-    truncateMetricsAfter(path.join(outDir, 'metrics.jsonl'), step);
-    info(`${stage}: resumed from step ${step} (${ckptDir})`);
-  }
+  const loop = openTrainingLoop({ stage, outDir, vars, opt, total, stopAfter: cfg.stop_after, checkpointEvery: cfg.checkpoint_every, resume: opts.resume });
+  // Data order is a pure function of (seed, epoch): the step is the whole resume position.
   const order = (epoch: number) => new Rng(`${cfg.seed}:${epoch}`).shuffle(Array.from({ length: train.length }, (_, i) => i));
-  let perm = order(Math.floor(step / stepsPerEpoch));
-  let permEpoch = Math.floor(step / stepsPerEpoch);
-  const bar = progress(stage, total);
+  let permEpoch = Math.floor(loop.step / stepsPerEpoch);
+  let perm = order(permEpoch);
   const t0 = Date.now();
   let tokens = 0;
   let loss = NaN;
   let ev = NaN;
   try {
-    const stopAt = Math.min(total, cfg.stop_after ?? total);
-    while (step < stopAt) {
-      const epoch = Math.floor(step / stepsPerEpoch);
-      if (epoch !== permEpoch) {
-        perm = order(epoch);
-        permEpoch = epoch;
-      }
-      const i0 = (step % stepsPerEpoch) * cfg.batch_size;
-      const rows = perm.slice(i0, i0 + cfg.batch_size).map((i) => train[i]);
-      const batch = makeLMBatch(rows, padId, cfg.max_length);
-      const lr = scheduledLr(cfg.lr, step, total, { schedule: cfg.schedule, warmupSteps: cfg.warmup_steps });
-      const { value, grads } = valueAndGrads(vars, () => lmLoss(params, model.config, batch));
-      loss = value.dataSync()[0];
-      assertFinite(stage, step + 1, { loss });
-      const gradNorm = opt.apply(vars, grads, lr);
-      tf.dispose([value, ...Object.values(grads)]);
-      step += 1;
-      tokens += batch.mask.reduce((a, b) => a + b, 0);
-      const record: Record<string, number> = { loss, lr, grad_norm: gradNorm, epoch: step / stepsPerEpoch };
-      if (step % cfg.eval_every === 0 || step === total) {
-        ev = evalLoss(params, model.config, opts.eval, padId, cfg.max_length);
-        record.eval_loss = ev;
-      }
-      logger.log(step, record);
-      bar.update(step, { loss, ...(Number.isFinite(ev) ? { eval: ev } : {}) });
-      if (step % cfg.checkpoint_every === 0 && step < total) {
-        logger.flush();
-        await saveTrainState(ckptDir, { step, position: { epoch: step / stepsPerEpoch }, rng: {}, extra: {} }, vars, opt);
-      }
-      if (await pollStop()) {
-        logger.flush();
-        await saveTrainState(ckptDir, { step, position: { epoch: step / stepsPerEpoch }, rng: {}, extra: {} }, vars, opt);
-        throw new InterruptedError(stage, step);
-      }
-    }
+    await loop.run(
+      (step) => {
+        const epoch = Math.floor(step / stepsPerEpoch);
+        if (epoch !== permEpoch) {
+          perm = order(epoch);
+          permEpoch = epoch;
+        }
+        const i0 = (step % stepsPerEpoch) * cfg.batch_size;
+        const rows = perm.slice(i0, i0 + cfg.batch_size).map((i) => train[i]);
+        const batch = makeLMBatch(rows, padId, cfg.max_length);
+        const lr = scheduledLr(cfg.lr, step, total, { schedule: cfg.schedule, warmupSteps: cfg.warmup_steps });
+        const { value, grads } = valueAndGrads(vars, () => lmLoss(params, model.config, batch));
+        loss = value.dataSync()[0];
+        assertFinite(stage, step + 1, { loss });
+        const gradNorm = opt.apply(vars, grads, lr);
+        tf.dispose([value, ...Object.values(grads)]);
+        tokens += batch.mask.reduce((a, b) => a + b, 0);
+        const done = step + 1;
+        const record: Record<string, number> = { loss, lr, grad_norm: gradNorm, epoch: done / stepsPerEpoch };
+        if (done % cfg.eval_every === 0 || done === total) {
+          ev = evalLoss(params, model.config, opts.eval, padId, cfg.max_length);
+          record.eval_loss = ev;
+        }
+        return { record, progress: { loss, ...(Number.isFinite(ev) ? { eval: ev } : {}) } };
+      },
+      () => ({ position: { epoch: loop.step / stepsPerEpoch }, rng: NO_RNG, extra: {} }),
+    );
   } finally {
-    bar.stop();
-    logger.close();
+    loop.close();
   }
+  const step = loop.step;
   const seconds = (Date.now() - t0) / 1000;
   if (step === total) await saveModel(path.join(outDir, 'model'), { ...model, params });
   tf.dispose(Object.values(vars));
