@@ -31,7 +31,7 @@ import { selectBackend, BackendChoice, BackendReport } from '../src/backend';
 import { tf, Tensor2D } from '../src/backend/tf';
 import { GPT2_124M } from '../src/model/config';
 import { disposeBundle, initModel, saveModel } from '../src/model/checkpoint';
-import { initRewardHead, REWARD_HEAD, saveRewardModel } from '../src/reward/model';
+import { initRewardHead, REWARD_HEAD, saveRewardModel } from '../src/model/reward-model';
 import { gpt2Tokenizer } from '../src/tokenizer/gpt2-bpe';
 import { runPpo } from '../src/ppo/stage';
 import { PPOResult } from '../src/ppo/trainer';

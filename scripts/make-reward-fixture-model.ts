@@ -7,7 +7,7 @@
  */
 import { selectBackend } from '../src/backend';
 import { tf } from '../src/backend/tf';
-import { saveRewardModel } from '../src/reward/model';
+import { saveRewardModel } from '../src/model/reward-model';
 import { buildFixtureRewardModel } from '../test/reward-fixture';
 
 async function main(): Promise<void> {

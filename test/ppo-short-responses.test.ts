@@ -15,7 +15,7 @@ import { trainByteLevelBPE } from '../src/tokenizer/train-bpe';
 import { trainPPO } from '../src/ppo/trainer';
 import { PPOConfigSchema } from '../src/ppo/config';
 import { assembleRewards, lastTokenOneHot } from '../src/ppo/math';
-import { RewardScorer } from '../src/reward/scorer';
+import { RewardScorer } from '../src/model/reward-scorer';
 import { PromptRecord } from '../src/data/records';
 import { TEST_BACKEND, tmpDir } from './helpers';
 

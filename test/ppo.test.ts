@@ -14,7 +14,7 @@ import { tokenizerFromJson } from '../src/tokenizer/tokenizer';
 import { trainByteLevelBPE } from '../src/tokenizer/train-bpe';
 import { trainPPO } from '../src/ppo/trainer';
 import { PPOConfigSchema } from '../src/ppo/config';
-import { RewardScorer } from '../src/reward/scorer';
+import { RewardScorer } from '../src/model/reward-scorer';
 import { PromptRecord } from '../src/data/records';
 import { TEST_BACKEND, tmpDir } from './helpers';
 

@@ -12,7 +12,7 @@ import { tf } from '../src/backend/tf';
 import { disposeBundle, loadModel, ModelBundle } from '../src/model/checkpoint';
 import { readPrompts } from '../src/data/read';
 import { goldenMin, probeModels, ProbeConfigSchema } from '../src/probe/stage';
-import { numberScores } from '../src/probe/numbers';
+import { numberScores } from '../src/model/number-answers';
 import { continuationLogProbs } from '../src/model/score';
 import { ROOT, TEST_BACKEND } from './helpers';
 

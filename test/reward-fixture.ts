@@ -12,7 +12,7 @@ import { tf } from '../src/backend/tf';
 import { GPT2Config } from '../src/model/config';
 import { ModelBundle } from '../src/model/checkpoint';
 import { paramNames, paramShapes, Params } from '../src/model/gpt2';
-import { REWARD_HEAD } from '../src/reward/model';
+import { REWARD_HEAD } from '../src/model/reward-model';
 import { loadTokenizer } from '../src/tokenizer/tokenizer';
 import { Rng } from '../src/util/rng';
 import { ROOT } from './helpers';

@@ -38,7 +38,7 @@ import { DEFAULT_LABELER, LABELER_METHODS } from '../data/labeler';
 import { ROOT } from '../paths';
 import { RewardTrainConfigSchema } from '../reward/config';
 import { parseUtilityConfig, UtilitySpecError } from '../reward/utilities';
-import { SampleConfigSchema } from '../sample/stage';
+import { SampleConfigSchema } from '../sample/config';
 import { LMTrainConfigSchema } from '../sft/config';
 import { PPOConfigSchema } from '../ppo/config';
 import { ProbeConfigSchema } from '../probe/stage';

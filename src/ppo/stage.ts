@@ -3,7 +3,7 @@ import { disposeBundle, loadModel } from '../model/checkpoint';
 import { checkPromptRoom } from '../model/generate';
 import { warn } from '../util/progress';
 import { readPrompts } from '../data/read';
-import { loadRewardScorer } from '../reward/scorer';
+import { loadRewardScorer } from '../model/reward-scorer';
 import { PPOConfig, PPOConfigSchema } from './config';
 import { PPOResult, trainPPO } from './trainer';
 

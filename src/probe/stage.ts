@@ -22,10 +22,10 @@ import { PromptRecord } from '../data/records';
 import { klDivergence } from '../metrics/numbers';
 import { writeJsonAtomic } from '../util/fs';
 import { Rng } from '../util/rng';
-import { loadRewardScorer } from '../reward/scorer';
-import { numberScores } from './numbers';
-import { outputMetrics, OutputMetrics } from './output-metrics';
-import { sampleCompletions } from '../sample/stage';
+import { loadRewardScorer } from '../model/reward-scorer';
+import { numberScores } from '../model/number-answers';
+import { outputMetrics, OutputMetrics } from '../metrics/output';
+import { sampleCompletions } from '../model/sample';
 
 export const ProbeConfigSchema = z
   .object({

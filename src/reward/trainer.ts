@@ -19,7 +19,7 @@ import { info } from '../util/progress';
 import { Rng } from '../util/rng';
 import { writeJsonAtomic } from '../util/fs';
 import { RewardTrainConfig } from './config';
-import { FrozenLowerCache, initRewardHead, makeRewardBatch, REWARD_HEAD, rewardForward, saveRewardModel, Squash } from './model';
+import { FrozenLowerCache, initRewardHead, makeRewardBatch, REWARD_HEAD, rewardForward, saveRewardModel, Squash } from '../model/reward-model';
 import { pairMatrix, pairsOf } from './pairs';
 import { mixedUtilityTensor, parseUtilityConfig, utilityForPrompt, UtilityConfig, UtilitySpec, utilityKey, utilityTensor } from './utilities';
 import { collapseDiagnostics, CollapseDiagnostics, pairwiseAccuracy, PromptRewards } from './diagnostics';

@@ -7,7 +7,7 @@ import { ModelBundle } from '../model/checkpoint';
 import { generate } from '../model/generate';
 import { Params } from '../model/gpt2';
 import { PromptRecord } from '../data/records';
-import { numberScores } from '../probe/numbers';
+import { numberScores } from '../model/number-answers';
 
 export interface PolicyEval {
   arithmetic: { prompts: number; correct: number; accuracy: number };

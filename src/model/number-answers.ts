@@ -11,9 +11,9 @@
  * `valid_mass` (the sum over n) says how much of the policy's mass is a number answer at all.
  */
 import { tf, Tensor2D } from '../backend/tf';
-import { responseLogProbs, packQueryResponse } from '../model/score';
-import { ModelBundle } from '../model/checkpoint';
-import { lmHead, Params } from '../model/gpt2';
+import { responseLogProbs, packQueryResponse } from './score';
+import { ModelBundle } from './checkpoint';
+import { lmHead, Params } from './gpt2';
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import { numberCandidates, numberDistributionFromLogProbs, NumberDistribution } from '../metrics/numbers';
 
@@ -84,3 +84,22 @@ export function numberScores(
   }
   return { candidates, logprobs, dist: numberDistributionFromLogProbs(candidates, logprobs) };
 }
+
+/** The exact number distribution for a probe prompt, in the artifact's shape. */
+export function numberSummary(model: Pick<ModelBundle, 'config' | 'tokenizer'>, params: Params, prompt: string, temperature = 1) {
+  const s = numberScores(model, params, prompt, { temperature });
+  const d: NumberDistribution = s.dist;
+  return {
+    prompt,
+    candidates: s.candidates,
+    logprobs: s.logprobs,
+    probs: Array.from(d.probs),
+    entropy: d.entropy,
+    entropyFraction: d.entropyFraction,
+    top: String(d.top),
+    topProb: d.topProb,
+    validMass: d.validMass,
+  };
+}
+
+export const DEFAULT_NUMBER_PROMPT = 'Tell me a random integer between 0 and 99.\n';

@@ -6,9 +6,9 @@
  * scores of reference samples have mean 0 and std 1.
  */
 import { tf, Tensor2D } from '../backend/tf';
-import { disposeBundle, loadModel, ModelBundle } from '../model/checkpoint';
+import { disposeBundle, loadModel, ModelBundle } from './checkpoint';
 import { TextTokenizer } from '../tokenizer/tokenizer';
-import { makeRewardBatch, REWARD_HEAD, REWARD_PAD_TOKEN, rewardForward, Squash } from './model';
+import { makeRewardBatch, REWARD_HEAD, REWARD_PAD_TOKEN, rewardForward, Squash } from './reward-model';
 
 export interface RewardScorer {
   model: ModelBundle;

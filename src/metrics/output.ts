@@ -1,14 +1,10 @@
 /**
  * Output-entropy and diversity of a set of samples, the same numbers for the sampling stage, every
  * PPO iteration and the probes: mean exact per-token entropy and its sample estimate, per-input and
- * across-input distinct-n/EAD (n = 1..5), and the exact random-number distribution.
+ * across-input distinct-n/EAD (n = 1..5).
  */
-import { summarizeEntropy } from '../metrics/entropy';
-import { diversityByPrompt, DiversityReport } from '../metrics/diversity';
-import { NumberDistribution } from '../metrics/numbers';
-import { ModelBundle } from '../model/checkpoint';
-import { Params } from '../model/gpt2';
-import { numberScores } from './numbers';
+import { summarizeEntropy } from './entropy';
+import { diversityByPrompt, DiversityReport } from './diversity';
 
 export interface SampleLike {
   prompt_id: string;
@@ -71,22 +67,3 @@ export function outputMetricsFlat(m: OutputMetrics, prefix = 'output'): Record<s
   }
   return out;
 }
-
-/** The exact number distribution for a probe prompt, in the artifact's shape. */
-export function numberSummary(model: Pick<ModelBundle, 'config' | 'tokenizer'>, params: Params, prompt: string, temperature = 1) {
-  const s = numberScores(model, params, prompt, { temperature });
-  const d: NumberDistribution = s.dist;
-  return {
-    prompt,
-    candidates: s.candidates,
-    logprobs: s.logprobs,
-    probs: Array.from(d.probs),
-    entropy: d.entropy,
-    entropyFraction: d.entropyFraction,
-    top: String(d.top),
-    topProb: d.topProb,
-    validMass: d.validMass,
-  };
-}
-
-export const DEFAULT_NUMBER_PROMPT = 'Tell me a random integer between 0 and 99.\n';

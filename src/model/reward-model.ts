@@ -14,10 +14,10 @@
  * does: Huang et al. 2024, "The N+ implementation details of RLHF with PPO"), never EOS.
  */
 import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D } from '../backend/tf';
-import { GPT2Config } from '../model/config';
-import { forward, ForwardOptions, LM_HEAD, Params } from '../model/gpt2';
-import { matmul } from '../model/ops';
-import { ModelBundle, saveModel, SaveOptions } from '../model/checkpoint';
+import { GPT2Config } from './config';
+import { forward, ForwardOptions, LM_HEAD, Params } from './gpt2';
+import { matmul } from './ops';
+import { ModelBundle, saveModel, SaveOptions } from './checkpoint';
 import { TextTokenizer, tokenizerFromJson } from '../tokenizer/tokenizer';
 import { Rng } from '../util/rng';
 
