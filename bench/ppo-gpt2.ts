@@ -35,6 +35,7 @@ import { initRewardHead, REWARD_HEAD, saveRewardModel } from '../src/model/rewar
 import { gpt2Tokenizer } from '../src/tokenizer/gpt2-bpe';
 import { runPpo } from '../src/ppo/stage';
 import { PPOResult } from '../src/ppo/trainer';
+import { PPOConfigSchema } from '../src/ppo/config';
 import { readMetrics } from '../src/metrics/logger';
 import { ROOT, DATA_DIR } from '../src/paths';
 import { writeJsonAtomic } from '../src/util/fs';
@@ -143,7 +144,7 @@ async function main(): Promise<void> {
       prompts: promptsFile,
       outDir,
       seed: 1,
-      cfg: {
+      cfg: PPOConfigSchema.parse({
         iterations,
         batch_size: batch,
         mini_batch_size: batch,
@@ -151,7 +152,7 @@ async function main(): Promise<void> {
         response_length: responseLength,
         probe_every: iterations + 1,
         checkpoint_every: iterations + 1,
-      },
+      }),
     });
     const tPpo = secondsSince(t);
 

@@ -3,7 +3,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { applySet, ConfigError, loadRunConfig, parseSet, ppoRuns, resolveInput, utilityEntries } from '../src/pipeline/config';
+import { z } from 'zod';
+import { applySet, ConfigError, loadRunConfig, parseSet, ppoRuns, resolveInput } from '../src/pipeline/config';
+import { UtilityEntrySchema } from '../src/reward/config';
 import { planRun } from '../src/pipeline/plan';
 import { fixturePath, ROOT, tmpDir } from './helpers';
 
@@ -160,7 +162,7 @@ describe('run config: sweeps, utilities, paths', () => {
   });
 
   it('names reward models by utility, parameters or id', () => {
-    const names = utilityEntries({ utilities: ['inverse', { name: 'power', gamma: 0.5 }, { id: 'pa', utility: 'prompt-aware' }] } as never).map((u) => u.name);
+    const names = z.array(UtilityEntrySchema).parse(['inverse', { name: 'power', gamma: 0.5 }, { id: 'pa', utility: 'prompt-aware' }]).map((u) => u.name);
     assert.deepEqual(names, ['inverse', 'power-gamma0.5', 'pa']);
   });
 

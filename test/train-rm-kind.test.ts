@@ -14,6 +14,7 @@ import { parseUtilityConfig } from '../src/reward/utilities';
 import { readRankings } from '../src/data/read';
 import { runCli, TEST_BACKEND, tmpDir } from './helpers';
 import { assertBuiltCli } from './built-cli';
+import { RewardTrainConfigSchema } from '../src/reward/config';
 
 const dir = tmpDir('rlhf-rm-kind-');
 const T = (...turns: string[]) => turns.map((t, i) => `\n\n${i % 2 ? 'Assistant' : 'Human'}: ${t}`).join('');
@@ -38,7 +39,7 @@ describe('train-rm: prompt-aware on ingested hh-rlhf rankings', () => {
     const out = path.join(dir, 'rm');
     await assert.rejects(
       // a model that does not exist: the rankings are checked first
-      runRewardStage({ model: path.join(dir, 'no-model'), rankings, outDir: out, cfg: { utility: 'prompt-aware', epochs: 1 } }),
+      runRewardStage({ model: path.join(dir, 'no-model'), rankings, outDir: out, cfg: RewardTrainConfigSchema.parse({ utility: 'prompt-aware', epochs: 1 }) }),
       (e: Error) => {
         assert.ok(e.message.startsWith(`${rankings}:2: field "kind": the prompt-aware utility needs each prompt's kind (open or closed)`), e.message);
         assert.match(e.message, /no kind and task "hh-rlhf" \(none of the 3 rankings has one\)/);

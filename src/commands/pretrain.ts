@@ -7,6 +7,8 @@ import { DATA_DIR } from '../paths';
 import { lmTrainFlags, lmTrainFromFlags } from '../cli/lm-flags';
 import { overwriteFlag, resumeFlags } from '../cli/output-flags';
 import { finishOutputDir, prepareOutputDir } from '../util/output-dir';
+import { parseStageConfig } from '../cli/stage-config';
+import { LMTrainConfigSchema } from '../sft/config';
 
 export default class Pretrain extends BaseCommand {
   static summary = 'Train the embedded tiny GPT-2 from scratch on the task corpus (tokenizer included).';
@@ -40,7 +42,7 @@ Ctrl-C continue with --resume, or discard the checkpoint with --restart.`;
     prepareOutputDir(flags.out, { command: 'pretrain', writes: ['metrics.jsonl', 'model', 'checkpoint', 'summary.json'], overwrite: flags.overwrite, resume: flags.resume, restart: flags.restart });
     const backend = await useBackend(this, flags.backend);
     installStopHandlers();
-    const res = await runPretrain({ corpus: flags.corpus, outDir: flags.out, seed: flags.seed, train: lmTrainFromFlags(flags), resume: flags.resume });
+    const res = await runPretrain({ corpus: flags.corpus, outDir: flags.out, seed: flags.seed, train: parseStageConfig(LMTrainConfigSchema, { ...lmTrainFromFlags(flags), seed: flags.seed }, 'pretrain'), resume: flags.resume });
     if (flags['stop-after'] !== undefined) this.log(`pretrain: stopped after ${res.steps} steps (--stop-after); no model written`);
     else {
       finishOutputDir(flags.out);

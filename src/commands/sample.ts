@@ -6,6 +6,8 @@ import { runSample } from '../sample/stage';
 import { DATA_DIR, DEFAULT_MODEL } from '../paths';
 import { overwriteFlag } from '../cli/output-flags';
 import { finishOutputDir, prepareOutputDir } from '../util/output-dir';
+import { parseStageConfig } from '../cli/stage-config';
+import { SampleConfigSchema } from '../sample/config';
 
 export default class Sample extends BaseCommand {
   static summary = 'Sample K completions per prompt and measure output entropy and diversity.';
@@ -45,7 +47,7 @@ probability. rlhf rank --format samples turns the samples into rankings with the
       prompts: flags.prompts,
       outDir: flags.out,
       seed: flags.seed,
-      cfg: { k: flags.k, temperature: sampling.temperature, top_k: sampling.topK, top_p: sampling.topP, max_new_tokens: sampling.maxNewTokens, batch_size: flags['batch-size'], max_prompts: flags['max-prompts'] },
+      cfg: parseStageConfig(SampleConfigSchema, { k: flags.k, temperature: sampling.temperature, top_k: sampling.topK, top_p: sampling.topP, max_new_tokens: sampling.maxNewTokens, batch_size: flags['batch-size'], max_prompts: flags['max-prompts'] }, 'sample'),
     });
     finishOutputDir(flags.out);
     this.log(`${meta.count} samples (${meta.finished} ended with EOS) in ${(meta.seconds as number).toFixed(1)}s → ${path.join(flags.out, 'samples.jsonl')}`);

@@ -10,6 +10,8 @@ import { readPrompts } from '../data/read';
 import { evaluatePolicy } from '../sft/eval';
 import { overwriteFlag, resumeFlags } from '../cli/output-flags';
 import { finishOutputDir, prepareOutputDir } from '../util/output-dir';
+import { parseStageConfig } from '../cli/stage-config';
+import { LMTrainConfigSchema } from '../sft/config';
 
 export default class Sft extends BaseCommand {
   static summary = 'Supervised fine-tuning of a GPT-2 on prompt/response demonstrations (loss on responses only).';
@@ -48,7 +50,7 @@ it). After a crash or Ctrl-C, OUT holds a checkpoint: continue with --resume, or
     prepareOutputDir(flags.out, { command: 'sft', writes: ['metrics.jsonl', 'model', 'checkpoint', 'summary.json'], overwrite: flags.overwrite, resume: flags.resume, restart: flags.restart });
     const backend = await useBackend(this, flags.backend);
     installStopHandlers();
-    const res = await runSft({ model: flags.model, train: flags.train, eval: flags.eval, outDir: flags.out, seed: flags.seed, cfg: lmTrainFromFlags(flags), resume: flags.resume });
+    const res = await runSft({ model: flags.model, train: flags.train, eval: flags.eval, outDir: flags.out, cfg: parseStageConfig(LMTrainConfigSchema, { ...lmTrainFromFlags(flags), seed: flags.seed }, 'sft'), resume: flags.resume });
     if (res.steps < (flags['max-steps'] ?? Infinity) && flags['stop-after'] !== undefined) {
       this.log(`sft: stopped after ${res.steps} steps (--stop-after); no model written`);
       return { backend: backend.chosen, ...res };

@@ -12,6 +12,8 @@ import { RewardStageSummary, runRewardStage } from '../reward/stage';
 import { DEFAULT_EPSILON, DEFAULT_SCALE, UTILITY_NAMES } from '../reward/utilities';
 import { overwriteFlag, resumeFlags } from '../cli/output-flags';
 import { finishOutputDir, prepareOutputDir } from '../util/output-dir';
+import { parseStageConfig } from '../cli/stage-config';
+import { RewardTrainConfigSchema } from '../reward/config';
 
 function num(name: string, v: string | undefined, check: (x: number) => boolean = Number.isFinite): number | undefined {
   if (v === undefined) return undefined;
@@ -137,7 +139,7 @@ Training: Adam, all prompts' pairs in the step of their prompt, --train-layers N
       rankings: flags.rankings ?? rankings,
       heldout: flags.heldout ?? heldout,
       outDir: flags.out,
-      cfg,
+      cfg: parseStageConfig(RewardTrainConfigSchema, cfg, 'train-rm'),
       resume: flags.resume,
     });
     finishOutputDir(flags.out);

@@ -36,12 +36,11 @@ import { BACKENDS } from '../backend';
 import { FORMAT_NAMES } from '../data/ingest/types';
 import { DEFAULT_LABELER, LABELER_METHODS } from '../data/labeler';
 import { ROOT } from '../paths';
-import { RewardTrainConfigSchema } from '../reward/config';
-import { parseUtilityConfig, UtilitySpecError } from '../reward/utilities';
+import { RewardTrainConfigSchema, UtilityEntry, UtilityEntrySchema, utilityEntryName, utilityIssueText } from '../reward/config';
 import { SampleConfigSchema } from '../sample/config';
 import { LMTrainConfigSchema } from '../sft/config';
 import { PPOConfigSchema } from '../ppo/config';
-import { ProbeConfigSchema } from '../probe/stage';
+import { ProbeConfigSchema } from '../probe/config';
 
 // ---------------------------------------------------------------------------------------------
 // The stages
@@ -133,18 +132,11 @@ const RankSectionSchema = z
   })
   .strict();
 
-/**
- * One entry of train_rm.utilities: a utility as RewardTrainConfig.utility takes it (a name, or a
- * mapping {name, gamma, ...}), or {id, utility} to choose the directory name. The utility itself
- * is checked by parseUtilityConfig (src/reward/utilities.ts), which has the precise messages.
- */
-const UtilityEntrySchema = z.union([z.string(), z.record(z.string(), z.unknown())]);
-
 const TrainRmSectionSchema = RewardTrainConfigSchema.omit({ utility: true, seed: true }).extend({
   utilities: z
     .array(UtilityEntrySchema)
     .min(1)
-    .default(['logsigmoid'])
+    .default([{ name: 'logsigmoid', utility: { name: 'logsigmoid' } }])
     .describe('one reward model per utility, in RUN/train-rm/<name>/: a name, {name, gamma, scale, epsilon}, prompt-aware, or {id, utility}'),
   model: z.string().min(1).optional().describe('trunk of the reward models (default: the SFT policy)'),
 });
@@ -191,23 +183,11 @@ export type PpoSection = z.output<typeof PpoSectionSchema>;
 export type PpoStageConfig = z.output<typeof PpoStageSchema>;
 export type ProbeSection = z.output<typeof ProbeSectionSchema>;
 
-/** A reward model to train: its directory name and utility (as RewardTrainConfig.utility takes it). */
-export interface UtilityEntry {
-  name: string;
-  utility: unknown;
-}
+export type { UtilityEntry };
 
-/** Name of a train_rm.utilities entry: its id, the utility name, or name + parameters. */
+/** The reward models of train_rm: directory name and typed utility (validated once, by the schema). */
 export function utilityEntries(section: TrainRmSection): UtilityEntry[] {
-  return section.utilities.map((u) => {
-    if (typeof u === 'string') return { name: u, utility: u };
-    if ('id' in u) return { name: String(u.id), utility: u.utility };
-    const params = Object.keys(u)
-      .filter((k) => k !== 'name')
-      .sort()
-      .map((k) => `${k}${typeof u[k] === 'object' ? '' : String(u[k])}`);
-    return { name: [String(u.name), ...params].join('-'), utility: u };
-  });
+  return section.utilities;
 }
 
 /** The runs of the PPO stage: one unnamed run ('' = RUN/ppo/), or the named runs of a sweep. */
@@ -413,7 +393,9 @@ export function issuesToProblems(issues: readonly z.core.$ZodIssue[], raw: unkno
       }
       default: {
         const m = issue.message;
-        if (m.startsWith('expected ')) out.push({ path: p, value, expected: m.slice('expected '.length) });
+        const utility = utilityIssueText(formatKeyPath(p), m);
+        if (utility) out.push({ path: p, value, text: utility, full: true });
+        else if (m.startsWith('expected ')) out.push({ path: p, value, expected: m.slice('expected '.length) });
         else out.push({ path: p, value, text: m });
       }
     }
@@ -560,21 +542,6 @@ function checkAndResolve(cfg: RunConfig, cwd: string): ConfigProblem[] {
     const seen = new Map<string, number>();
     utilityEntries(cfg.train_rm).forEach((u, i) => {
       const at: KeyPath = ['train_rm', 'utilities', i];
-      const entry = cfg.train_rm === false ? undefined : cfg.train_rm.utilities[i];
-      if (entry && typeof entry === 'object' && 'id' in entry) {
-        const extra = Object.keys(entry).filter((k) => k !== 'id' && k !== 'utility');
-        if (extra.length || entry.utility === undefined) {
-          problems.push({ path: at, value: entry, expected: `{id: NAME, utility: UTILITY} (${extra.length ? `unknown key ${extra.join(', ')}` : 'utility is missing'})` });
-          return;
-        }
-      }
-      try {
-        parseUtilityConfig(u.utility, formatKeyPath(entry && typeof entry === 'object' && 'id' in entry ? [...at, 'utility'] : at));
-      } catch (err) {
-        if (!(err instanceof UtilitySpecError)) throw err;
-        problems.push({ path: at, value: entry, text: err.message, full: true });
-        return;
-      }
       if (!UNIT_NAME.test(u.name)) problems.push({ path: at, value: u.name, text: `gives the directory name ${JSON.stringify(u.name)}; name it with {id: NAME, utility: ...}` });
       if (seen.has(u.name)) problems.push({ path: at, value: u.name, text: `a second reward model named ${JSON.stringify(u.name)} (entry ${seen.get(u.name)} has it); give one an id: {id: NAME, utility: ...}` });
       seen.set(u.name, i);
@@ -634,7 +601,17 @@ export function validateRunConfig(raw: unknown, src: ConfigSource, cwd = process
   if (withDefaults.run_dir === undefined && typeof withDefaults.name === 'string') withDefaults.run_dir = path.join('runs', withDefaults.name);
   const parsed = RunConfigSchema.safeParse(withDefaults);
   if (!parsed.success) {
-    throw new ConfigError(src.file, issuesToProblems(parsed.error.issues, withDefaults).map((p) => formatProblem(src, p)));
+    const problems = issuesToProblems(parsed.error.issues, withDefaults);
+    // When only utilities are wrong, the cross-field rules still run (every problem in one go):
+    // each bad entry stands in as a valid utility of the same directory name.
+    const utilityAt = (p: ConfigProblem) => p.path[0] === 'train_rm' && p.path[1] === 'utilities' && typeof p.path[2] === 'number';
+    const rm = withDefaults.train_rm as { utilities?: unknown[] } | undefined;
+    if (rm?.utilities && problems.every(utilityAt)) {
+      const utilities = rm.utilities.map((u, i) => (problems.some((x) => x.path[2] === i) ? { id: utilityEntryName(u), utility: 'logsigmoid' } : u));
+      const again = RunConfigSchema.safeParse({ ...withDefaults, train_rm: { ...rm, utilities } });
+      if (again.success) problems.push(...checkAndResolve(again.data, cwd));
+    }
+    throw new ConfigError(src.file, problems.map((p) => formatProblem(src, p)));
   }
   const cfg = parsed.data;
   const problems = checkAndResolve(cfg, cwd);

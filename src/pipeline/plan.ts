@@ -15,6 +15,7 @@
  */
 import * as path from 'node:path';
 import { ppoRuns, PpoStageConfig, RunConfig, STAGE_KEY, StageName, STAGES, utilityEntries } from './config';
+import { UtilityConfig } from '../reward/utilities';
 
 export interface StageInput {
   /** What the input is to the stage (stable across runs; part of the hash). */
@@ -46,7 +47,7 @@ export interface StagePlan {
 
 export interface RewardModelPlan {
   name: string;
-  utility: unknown;
+  utility: UtilityConfig;
   dir: string;
   /** RUN/train-rm/<name>/model */
   model: string;

@@ -18,6 +18,7 @@ import { runRewardStage } from '../reward/stage';
 import { runProbe } from '../probe/stage';
 import { writeReport } from '../report';
 import { writeJsonAtomic } from '../util/fs';
+import { readPpoObjective } from '../data/artifacts';
 import { compactSummary, StageContext, StageTable, UNIT_DONE } from './runner';
 
 /** Until a stage's library function exists: a clear error instead of a silent gap. */
@@ -43,16 +44,6 @@ export async function forEachUnit<U extends { name: string; dir: string }>(ctx: 
   return out;
 }
 
-/** β at the end of a finished PPO run (its unit summary: PPOResult.kl.beta_final), or null. */
-function finalBeta(ppoDir: string): number | null {
-  try {
-    const b = JSON.parse(fs.readFileSync(path.join(ppoDir, UNIT_DONE), 'utf8')).summary?.kl?.beta_final;
-    return typeof b === 'number' && b > 0 ? b : null;
-  } catch {
-    return null;
-  }
-}
-
 /** Summary of an ingest (the counts; the first rejections only). */
 function ingestSummary(r: IngestReport): Record<string, unknown> {
   return { ...r, rejections: r.rejections.slice(0, 5) };
@@ -62,7 +53,7 @@ export const STAGE_TABLE: StageTable = {
   async sft(ctx) {
     const { config: c, plan } = ctx;
     if (c.sft === false) throw new Error('sft is off');
-    return runSft({ model: c.model.replace(/^hub:/, ''), train: c.data.sft_train!, eval: c.data.sft_eval!, outDir: ctx.dir, cfg: c.sft, seed: ctx.seed, resume: ctx.resume }).then((r) => ({ ...r, model: plan.policy }));
+    return runSft({ model: c.model.replace(/^hub:/, ''), train: c.data.sft_train!, eval: c.data.sft_eval!, outDir: ctx.dir, cfg: { ...c.sft, seed: ctx.seed }, resume: ctx.resume }).then((r) => ({ ...r, model: plan.policy }));
   },
 
   async sample(ctx) {
@@ -151,16 +142,17 @@ export const STAGE_TABLE: StageTable = {
     if (c.probe === false) throw new Error('probe is off');
     const probeCfg = c.probe;
     const runs = await forEachUnit(ctx, plan.probeRuns, async (p) => {
-      // π* needs β: the probe's own, else the final β of the PPO run this probe looks at.
+      // π* of what the PPO run this probe looks at optimised: its β, reward model and reward
+      // normalisation, from its summary (an error if it is missing, not a silently skipped π*).
       const ppoRun = plan.ppoRuns.find((r) => r.name === p.name);
-      const beta = probeCfg.beta ?? (ppoRun ? finalBeta(ppoRun.dir) : null);
+      if (!ppoRun) throw new Error(`probe ${p.name}: no PPO run of that name`);
       return runProbe({
         policy: p.policy,
         reference: plan.policy.replace(/^hub:/, ''),
-        rewardModel: plan.rewardModel?.replace(/^hub:/, ''),
+        objective: readPpoObjective(ppoRun.dir),
         prompts: c.data.heldout_prompts ?? c.data.prompts!,
         outDir: p.dir,
-        cfg: { ...probeCfg, beta },
+        cfg: probeCfg,
         seed: ctx.seed,
       });
     });

@@ -4,7 +4,7 @@ import { checkPromptRoom } from '../model/generate';
 import { warn } from '../util/progress';
 import { readPrompts } from '../data/read';
 import { loadRewardScorer } from '../model/reward-scorer';
-import { PPOConfig, PPOConfigSchema } from './config';
+import { PPOConfig } from './config';
 import { PPOResult, trainPPO } from './trainer';
 
 export interface PpoStageOptions {
@@ -13,14 +13,14 @@ export interface PpoStageOptions {
   prompts: string;
   heldout?: string;
   outDir: string;
-  cfg: Partial<PPOConfig>;
+  cfg: PPOConfig;
   seed: number;
   resume?: boolean;
   stage?: string;
 }
 
 export async function runPpo(o: PpoStageOptions): Promise<PPOResult> {
-  const cfg = PPOConfigSchema.parse(o.cfg);
+  const cfg = o.cfg;
   const policy = await loadModel(o.policy);
   const scorer = await loadRewardScorer(o.rewardModel);
   try {

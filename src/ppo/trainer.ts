@@ -33,6 +33,8 @@ import { RewardScorer, fitNormalisation, scoresPolicyTokens } from '../model/rew
 import { numberScores } from '../model/number-answers';
 import { outputMetrics, outputMetricsFlat } from '../metrics/output';
 import { PPOConfig } from './config';
+import { PPO_METRICS as M, PpoObjective } from '../data/artifacts';
+import { klRegularisedOptimum } from '../metrics/optimum';
 import { AdaptiveKLController, FixedKLController, KLController, klControllerFromState, KLControllerState } from './kl-controller';
 import { assembleRewards, explainedVariance, gae, maskedMean, maskedWhiten, meanSequenceKL, policyLoss, valueLoss } from './math';
 
@@ -59,6 +61,8 @@ export interface PPOResult {
   kl: { mean_last: number; target: number | null; beta_final: number };
   probes: ProbePoint[];
   numbers: { reference: number[]; policy: number[]; optimum: number[]; candidates: string[] };
+  /** What the run optimised, for π* downstream (the probe reads it with readPpoObjective). */
+  objective: PpoObjective;
 }
 
 /** Values V(s_t) for the response positions: the value head on the hidden states that predict them. */
@@ -154,17 +158,12 @@ export async function trainPPO(opts: {
   const numberPrompt = tok.encode(cfg.number_prompt);
   const numberRewards = scorer.score(numberIds.map(() => numberPrompt), numberIds);
   /**
-   * π*(n) ∝ π_ref(n)·exp(r(n)/β) over the number answers (normalised over them). π_ref(n) is the
-   * probability of answering n in any ending (numberScores); r(n) is the score of the canonical
-   * answer "n" + EOS, so answers that differ only in their ending share one reward.
+   * π*(n) ∝ π_ref(n)·exp(r(n)/β) over the number answers (metrics/optimum.ts). π_ref(n) is the
+   * probability of answering n in any ending (numberScores); r(n) is the score PPO optimises
+   * (gain·R + bias) of the canonical answer "n" + EOS, so answers that differ only in their ending
+   * share one reward.
    */
-  const optimum = (beta: number): number[] => {
-    const z = refNumbers.logprobs.map((lp, i) => lp + numberRewards[i] / Math.max(beta, 1e-8));
-    const m = Math.max(...z);
-    const e = z.map((x) => Math.exp(x - m));
-    const s = e.reduce((a, b) => a + b, 0);
-    return e.map((x) => x / s);
-  };
+  const optimum = (beta: number): number[] => klRegularisedOptimum(refNumbers.logprobs, numberRewards, beta);
   const heldout = opts.heldout.slice(0, cfg.heldout_prompts);
   const probe = (at: number): ProbePoint => {
     const pn = numberScores(policy, pol, cfg.number_prompt, { temperature: T });
@@ -185,11 +184,11 @@ export async function trainPPO(opts: {
     };
   };
   const probeRecord = (pp: ProbePoint) => ({
-    'probe/entropy': pp.entropy,
-    'probe/entropy_fraction': pp.entropy_fraction,
-    'probe/top_prob': pp.top_prob,
-    'probe/kl_to_optimum': pp.kl_to_optimum,
-    'probe/heldout_reward': pp.heldout_reward,
+    [M.probeEntropy]: pp.entropy,
+    [M.probeEntropyFraction]: pp.entropy_fraction,
+    [M.probeTopProb]: pp.top_prob,
+    [M.probeKlToOptimum]: pp.kl_to_optimum,
+    [M.probeHeldoutReward]: pp.heldout_reward,
   });
   if (loop.step === 0) {
     // The starting point of every probe curve (the policy is still the reference), as step 0.
@@ -215,7 +214,7 @@ export async function trainPPO(opts: {
       // 2. score: reward model, then old log-probs, values and reference log-probs on the same tokens
       t = Date.now();
       const scores = scorer.score(queries, responses).map((s, i) => (cfg.missing_eos_penalty !== null && !gen.finished[i] ? s - cfg.missing_eos_penalty : s));
-      assertFinite(stage, iteration + 1, { 'env/reward_mean': mean(scores) });
+      assertFinite(stage, iteration + 1, { [M.rewardMean]: mean(scores) });
       const batch = packQueryResponse(queries, responses, tok.padId);
       const B = batch.B;
       const R = batch.R;
@@ -296,32 +295,32 @@ export async function trainPPO(opts: {
       rewardMeans.push(mean(scores));
       const rec: Record<string, number | string | null> = {
         // the reward histogram of this batch, as a JSON string (metrics values are flat)
-        'env/reward_hist': JSON.stringify({ edges: h.edges.map((e) => +e.toFixed(5)), counts: h.counts }),
-        'objective/kl': meanKL,
-        'objective/kl_coef': beta,
-        'objective/entropy': mean(samples.map((s) => -s.logprobs.reduce((a, b) => a + b, 0))),
-        'objective/non_score_reward': mean(Array.from(nonScore)),
-        'objective/rlhf_reward': mean(scores.map((s, i) => s + nonScore[i])),
-        'policy/entropy': mean(stats.entropy),
-        'policy/approxkl': mean(stats.approxkl),
-        'policy/clipfrac': mean(stats.clip),
-        'policy/ratio_mean': mean(stats.ratio),
-        'loss/policy': mean(stats.pg),
-        'loss/value': mean(stats.vf),
-        'val/clipfrac': mean(stats.vclip),
-        'val/var_explained': ev,
-        'env/reward_mean': mean(scores),
-        'env/reward_std': std(scores),
-        'env/eos_fraction': gen.finished.filter(Boolean).length / B,
-        'env/response_length': om.mean_length,
+        [M.rewardHist]: JSON.stringify({ edges: h.edges.map((e) => +e.toFixed(5)), counts: h.counts }),
+        [M.kl]: meanKL,
+        [M.klCoef]: beta,
+        [M.entropy]: mean(samples.map((s) => -s.logprobs.reduce((a, b) => a + b, 0))),
+        [M.nonScoreReward]: mean(Array.from(nonScore)),
+        [M.rlhfReward]: mean(scores.map((s, i) => s + nonScore[i])),
+        [M.policyEntropy]: mean(stats.entropy),
+        [M.approxKl]: mean(stats.approxkl),
+        [M.clipFrac]: mean(stats.clip),
+        [M.ratioMean]: mean(stats.ratio),
+        [M.policyLoss]: mean(stats.pg),
+        [M.valueLoss]: mean(stats.vf),
+        [M.valueClipFrac]: mean(stats.vclip),
+        [M.varExplained]: ev,
+        [M.rewardMean]: mean(scores),
+        [M.rewardStd]: std(scores),
+        [M.eosFraction]: gen.finished.filter(Boolean).length / B,
+        [M.responseLength]: om.mean_length,
         lr,
         ...outputMetricsFlat(om),
-        'time/generation': time.generation,
-        'time/scoring': time.scoring,
-        'time/optimization': time.optimization,
-        'time/tokens_per_second/generation': tokens.generation / Math.max(time.generation, 1e-9),
-        'time/tokens_per_second/scoring': tokens.scoring / Math.max(time.scoring, 1e-9),
-        'time/tokens_per_second/optimization': tokens.optimization / Math.max(time.optimization, 1e-9),
+        [M.timeGeneration]: time.generation,
+        [M.timeScoring]: time.scoring,
+        [M.timeOptimization]: time.optimization,
+        [M.tokensPerSecondGeneration]: tokens.generation / Math.max(time.generation, 1e-9),
+        [M.tokensPerSecondScoring]: tokens.scoring / Math.max(time.scoring, 1e-9),
+        [M.tokensPerSecondOptimization]: tokens.optimization / Math.max(time.optimization, 1e-9),
       };
       tf.dispose(Object.values(roll));
       if (done % cfg.probe_every === 0 || done === cfg.iterations) {
@@ -352,6 +351,7 @@ export async function trainPPO(opts: {
     kl: { mean_last: lastKL, target: cfg.adaptive_kl ? cfg.target_kl : null, beta_final: kl.value },
     probes,
     numbers: { candidates: refNumbers.candidates, reference: Array.from(refNumbers.dist.probs), policy: Array.from(finalPolicy.dist.probs), optimum: optimum(kl.value) },
+    objective: { beta: kl.value, reward_model: scorer.model.source, gain: scorer.gain, bias: scorer.bias, temperature: T, adaptive_kl: cfg.adaptive_kl },
   };
   writeJsonAtomic(path.join(outDir, 'summary.json'), result);
   const heads: Params = { [V_W]: vars[V_W], [V_B]: vars[V_B] };

@@ -13,7 +13,6 @@
  *  - diversity: per-input and across-input distinct-n/EAD and entropies, reference vs policy.
  */
 import * as path from 'node:path';
-import { z } from 'zod';
 import { disposeBundle, loadModel, ModelBundle } from '../model/checkpoint';
 import { generate } from '../model/generate';
 import { Params } from '../model/gpt2';
@@ -24,23 +23,13 @@ import { writeJsonAtomic } from '../util/fs';
 import { Rng } from '../util/rng';
 import { loadRewardScorer } from '../model/reward-scorer';
 import { numberScores } from '../model/number-answers';
-import { outputMetrics, OutputMetrics } from '../metrics/output';
+import { outputMetrics } from '../metrics/output';
+import { PpoObjective, ProbeResult } from '../data/artifacts';
+import { klRegularisedOptimum, optimisedReward } from '../metrics/optimum';
 import { sampleCompletions } from '../model/sample';
 
-export const ProbeConfigSchema = z
-  .object({
-    number_prompt: z.string().default('Tell me a random integer between 0 and 99.\n').describe('the one-answer prompt'),
-    temperature: z.number().positive().default(1).describe('temperature the policy samples at (and the reference, for π*)'),
-    beta: z.number().positive().nullable().default(null).describe('β of the KL-regularised optimum (null: take it from the PPO summary, else skip π*)'),
-    k: z.number().int().positive().default(8).describe('samples per prompt for the diversity probe'),
-    max_prompts: z.number().int().positive().default(32).describe('prompts for the diversity and attractor probes'),
-    max_new_tokens: z.number().int().positive().default(16).describe('longest sampled completion'),
-    attractor_perturb_tokens: z.number().int().positive().default(1).describe('tokens replaced in the prefix'),
-    attractor_ending_tokens: z.number().int().positive().default(3).describe('tokens that must match for an ending to count as converged'),
-    attractor_task: z.string().default('topic-line').describe('task whose prompts the attractor test uses'),
-  })
-  .strict();
-export type ProbeConfig = z.infer<typeof ProbeConfigSchema>;
+import { ProbeConfig } from './config';
+
 
 /** Golden-section search for the minimum of f on [lo, hi] (f unimodal enough), on log scale. */
 export function goldenMin(f: (x: number) => number, lo: number, hi: number, iters = 24): { x: number; fx: number } {
@@ -100,33 +89,17 @@ export function attractorRate(model: ModelBundle, params: Params, prompts: Promp
   return { rate: same / a.length, tested: a.length };
 }
 
-export interface ProbeResult {
-  random_number: {
-    prompt: string;
-    candidates: string[];
-    reference: number[];
-    policy: number[];
-    optimum: number[] | null;
-    beta: number | null;
-    entropy: { reference: number; policy: number };
-    entropy_fraction: { reference: number; policy: number };
-    top: { reference: { answer: string; prob: number }; policy: { answer: string; prob: number } };
-    valid_mass: { reference: number; policy: number };
-    kl_policy_optimum: number | null;
-    kl_reference_optimum: number | null;
-    kl_policy_reference: number;
-  };
-  temperature: { t_star: number; kl_at_t_star: number; kl_at_one: number };
-  attractor: { policy: number; reference: number; tested: number };
-  diversity: { before: OutputMetrics['diversity']; after: OutputMetrics['diversity'] };
-  entropy: { before: OutputMetrics['entropy']; after: OutputMetrics['entropy'] };
-}
+export type { ProbeResult };
+
+/** The objective π* is built from: the β and the reward r = gain·R + bias of a reward model's R. */
+export type ProbeObjective = Pick<PpoObjective, 'beta' | 'reward_model' | 'gain' | 'bias'>;
 
 export async function probeModels(o: {
   policy: ModelBundle;
   reference: ModelBundle;
   prompts: PromptRecord[];
-  rewardModel?: string;
+  /** With an objective, π* and KL(policy ‖ π*) too (β from cfg.beta when set, else the objective's). */
+  objective?: ProbeObjective;
   cfg: ProbeConfig;
   seed: number;
 }): Promise<ProbeResult> {
@@ -136,18 +109,17 @@ export async function probeModels(o: {
   const rn = numberScores(reference, reference.params, cfg.number_prompt, { temperature: T });
   const pol = Array.from(pn.dist.probs);
   const refp = Array.from(rn.dist.probs);
+  // π* of the objective the policy was tuned on: the reward PPO optimised (gain·R + bias) of each
+  // canonical answer "n" + EOS, as in the PPO trainer's own probe (metrics/optimum.ts).
   let optimum: number[] | null = null;
-  if (o.rewardModel && cfg.beta) {
-    const scorer = await loadRewardScorer(o.rewardModel);
+  const beta = cfg.beta ?? o.objective?.beta ?? null;
+  if (o.objective && beta !== null) {
+    const scorer = await loadRewardScorer(o.objective.reward_model);
     const tok = reference.tokenizer;
     const conts = rn.candidates.map((c) => [...tok.encode(c), tok.eosId]);
-    const r = scorer.score(conts.map(() => tok.encode(cfg.number_prompt)), conts);
+    const raw = scorer.raw(conts.map(() => tok.encode(cfg.number_prompt)), conts);
     scorer.dispose();
-    const z = rn.logprobs.map((lp, i) => lp + r[i] / cfg.beta!);
-    const m = Math.max(...z);
-    const e = z.map((x) => Math.exp(x - m));
-    const s = e.reduce((a, b) => a + b, 0);
-    optimum = e.map((x) => x / s);
+    optimum = klRegularisedOptimum(rn.logprobs, raw.map((x) => optimisedReward(x, o.objective!)), beta);
   }
   // Temperature test: exact re-scoring of the reference's answers at each T.
   const klAt = (t: number) => klDivergence(pol, Array.from(numberScores(reference, reference.params, cfg.number_prompt, { temperature: t }).dist.probs));
@@ -167,7 +139,8 @@ export async function probeModels(o: {
       reference: refp,
       policy: pol,
       optimum,
-      beta: cfg.beta,
+      beta: optimum ? beta : null,
+      reward: optimum && o.objective ? { model: o.objective.reward_model, gain: o.objective.gain, bias: o.objective.bias } : null,
       entropy: { reference: rn.dist.entropy, policy: pn.dist.entropy },
       entropy_fraction: { reference: rn.dist.entropyFraction, policy: pn.dist.entropyFraction },
       top: { reference: { answer: String(rn.dist.top), prob: rn.dist.topProb }, policy: { answer: String(pn.dist.top), prob: pn.dist.topProb } },
@@ -183,12 +156,12 @@ export async function probeModels(o: {
   };
 }
 
-export async function runProbe(o: { policy: string; reference: string; rewardModel?: string; prompts: string; outDir: string; cfg: Partial<ProbeConfig>; seed: number }): Promise<ProbeResult> {
-  const cfg = ProbeConfigSchema.parse(o.cfg);
+export async function runProbe(o: { policy: string; reference: string; objective?: ProbeObjective; prompts: string; outDir: string; cfg: ProbeConfig; seed: number }): Promise<ProbeResult> {
+  const cfg = o.cfg;
   const policy = await loadModel(o.policy);
   const reference = await loadModel(o.reference);
   try {
-    const res = await probeModels({ policy, reference, prompts: await readPrompts(o.prompts), rewardModel: o.rewardModel, cfg, seed: o.seed });
+    const res = await probeModels({ policy, reference, prompts: await readPrompts(o.prompts), objective: o.objective, cfg, seed: o.seed });
     writeJsonAtomic(path.join(o.outDir, 'probe.json'), res);
     return res;
   } finally {

@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { MetricsRecord, readMetrics } from '../metrics/logger';
+import { Lenient, ProbeResult } from '../data/artifacts';
 
 // ---------------------------------------------------------------------------------------------
 // Shapes
@@ -108,25 +109,21 @@ export interface PpoRun {
   records: MetricsRecord[];
 }
 
-export interface NumberProbe {
-  candidates: string[];
-  reference: number[];
-  policy: number[];
-  optimum: number[] | null;
-  beta?: number;
-  entropy: { reference?: number; policy?: number };
-  top: { reference?: { answer: string; prob?: number }; policy?: { answer: string; prob?: number } };
-  kl_policy_optimum?: number;
-  kl_reference_optimum?: number;
-}
-
-export interface Probe {
+/**
+ * probe.json as the report reads it: the shape the probe writes (ProbeResult, data/artifacts.ts),
+ * every field optional (the report draws what is there, also from older or partial runs).
+ */
+type RandomNumber = ProbeResult['random_number'];
+export type NumberProbe = Pick<RandomNumber, 'candidates' | 'reference' | 'policy' | 'optimum'> &
+  Lenient<Omit<RandomNumber, 'candidates' | 'reference' | 'policy' | 'optimum' | 'entropy' | 'top'>> & {
+    entropy: Lenient<RandomNumber['entropy']>;
+    top: Lenient<RandomNumber['top']>;
+  };
+export type Probe = Lenient<Pick<ProbeResult, 'temperature' | 'attractor'>> & {
   random_number?: NumberProbe;
-  temperature?: { t_star?: number; kl_at_t_star?: number; kl_at_one?: number };
-  attractor?: { policy?: number; reference?: number };
   diversity?: { before?: DiversityViews; after?: DiversityViews };
   entropy?: { before?: EntropyPair; after?: EntropyPair };
-}
+};
 
 export interface ProbeRun {
   name: string;

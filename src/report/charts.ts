@@ -9,6 +9,7 @@
  */
 import * as vega from 'vega';
 import { compile, TopLevelSpec } from 'vega-lite';
+import { PPO_METRICS as M } from '../data/artifacts';
 import {
   DiversityViews,
   MeanStd,
@@ -521,7 +522,7 @@ export function ppoRewardChart(runs: readonly PpoRun[]): Chart | undefined {
     'ppo-reward',
     CHART_TITLES['ppo-reward'],
     'Mean reward-model score of each iteration’s samples (band: ±1 sd). It should rise; a rise bought with a KL that keeps growing is the policy exploiting the reward model.',
-    ppoLineSpec(runs, [{ key: 'env/reward_mean', label: 'reward' }], { band: 'env/reward_std', yTitle: 'reward (mean)' }),
+    ppoLineSpec(runs, [{ key: M.rewardMean, label: 'reward' }], { band: M.rewardStd, yTitle: 'reward (mean)' }),
   );
 }
 
@@ -533,7 +534,7 @@ export function ppoKlChart(runs: readonly PpoRun[], target?: number): Chart | un
       (target !== undefined
         ? `The adaptive β steers it toward the target (dashed, ${target}); a KL far above it means the policy has moved far from the SFT model.`
         : 'It grows as the policy moves away from the SFT model; the β penalty keeps it bounded.'),
-    ppoLineSpec(runs, [{ key: 'objective/kl', label: 'KL' }], { yTitle: 'KL (nats / response)', ...(target !== undefined ? { rule: { value: target, label: `target ${target}` } } : {}) }),
+    ppoLineSpec(runs, [{ key: M.kl, label: 'KL' }], { yTitle: 'KL (nats / response)', ...(target !== undefined ? { rule: { value: target, label: `target ${target}` } } : {}) }),
   );
 }
 
@@ -557,7 +558,7 @@ export function ppoKlCoefChart(runs: readonly PpoRun[]): Chart | undefined {
     'ppo-kl-coef',
     CHART_TITLES['ppo-kl-coef'],
     'The weight of the KL penalty. An adaptive controller raises it while the KL is above target and lowers it below; a fixed β is a flat line.',
-    ppoLineSpec(runs, [{ key: 'objective/kl_coef', label: 'β' }], { yTitle: 'β', logY: spansDecades(runs, 'objective/kl_coef') }),
+    ppoLineSpec(runs, [{ key: M.klCoef, label: 'β' }], { yTitle: 'β', logY: spansDecades(runs, M.klCoef) }),
   );
 }
 
@@ -570,8 +571,8 @@ export function ppoEntropyChart(runs: readonly PpoRun[]): Chart | undefined {
     ppoLineSpec(
       runs,
       [
-        { key: 'objective/entropy', label: 'objective/entropy (nats / response)' },
-        { key: 'policy/entropy', label: 'policy/entropy (nats / token)' },
+        { key: M.entropy, label: 'objective/entropy (nats / response)' },
+        { key: M.policyEntropy, label: 'policy/entropy (nats / token)' },
       ],
       { yTitle: 'entropy (nats)', panels: true },
     ),
@@ -583,7 +584,7 @@ export function ppoClipfracChart(runs: readonly PpoRun[]): Chart | undefined {
     'ppo-clipfrac',
     CHART_TITLES['ppo-clipfrac'],
     'Share of tokens whose probability ratio hit the PPO clip. A few percent is normal; large values mean each update moves the policy too far (lower the learning rate or the epochs).',
-    ppoLineSpec(runs, [{ key: 'policy/clipfrac', label: 'clip fraction' }], { yTitle: 'clip fraction' }),
+    ppoLineSpec(runs, [{ key: M.clipFrac, label: 'clip fraction' }], { yTitle: 'clip fraction' }),
   );
 }
 
@@ -592,7 +593,7 @@ export function ppoProbeEntropyChart(runs: readonly PpoRun[]): Chart | undefined
     'ppo-probe-entropy',
     CHART_TITLES['ppo-probe-entropy'],
     'Entropy of the exact distribution over the answers to the random-number prompt, as a fraction of log 100 (1 = uniform). Falling toward 0 is mode collapse onto a favourite number.',
-    ppoLineSpec(runs, [{ key: 'probe/entropy_fraction', label: 'entropy fraction' }], { yTitle: 'H / log 100' }),
+    ppoLineSpec(runs, [{ key: M.probeEntropyFraction, label: 'entropy fraction' }], { yTitle: 'H / log 100' }),
   );
 }
 
@@ -601,7 +602,7 @@ export function ppoKlToOptimumChart(runs: readonly PpoRun[]): Chart | undefined 
     'ppo-kl-to-optimum',
     CHART_TITLES['ppo-kl-to-optimum'],
     'Distance from the exact optimum π* ∝ π_ref·exp(r/β) of the KL-regularised objective on the random-number prompt (log scale). With a fixed β it should fall: the optimiser reaching what the objective asks.',
-    ppoLineSpec(runs, [{ key: 'probe/kl_to_optimum', label: 'KL to π*' }], { yTitle: 'KL(policy ‖ π*)', logY: true }),
+    ppoLineSpec(runs, [{ key: M.probeKlToOptimum, label: 'KL to π*' }], { yTitle: 'KL(policy ‖ π*)', logY: true }),
   );
 }
 

@@ -4,6 +4,7 @@
  * KL(policy ‖ π*), and the collapse score of each trained utility.
  */
 import { num, PpoRun, RunArtifacts, runLabel } from './artifacts';
+import { PPO_METRICS as M } from '../data/artifacts';
 
 export interface HeadlineRow {
   /** Stable key: 'sft-loss', 'heldout-reward', 'reward', 'kl', 'number-entropy', 'kl-to-optimum', 'collapse' (+ ':' sub-run or utility). */
@@ -60,8 +61,8 @@ export function headlineRows(a: RunArtifacts, klTarget?: number): HeadlineRow[] 
 
   for (const run of a.ppo) {
     // Held-out prompts, fixed sampling seed (the probe's): the reward that is not trained on.
-    const h = firstLast(run, 'probe/heldout_reward');
-    const points = run.records.filter((r) => num(r['probe/heldout_reward']) !== undefined).length;
+    const h = firstLast(run, M.probeHeldoutReward);
+    const points = run.records.filter((r) => num(r[M.probeHeldoutReward]) !== undefined).length;
     if (points >= 2) {
       rows.push({
         key: `heldout-reward${run.name ? `:${run.name}` : ''}`,
@@ -72,7 +73,7 @@ export function headlineRows(a: RunArtifacts, klTarget?: number): HeadlineRow[] 
         after: h.last,
       });
     }
-    const r = firstLast(run, 'env/reward_mean');
+    const r = firstLast(run, M.rewardMean);
     if (r.first !== undefined) {
       rows.push({
         key: `reward${run.name ? `:${run.name}` : ''}`,
@@ -85,9 +86,9 @@ export function headlineRows(a: RunArtifacts, klTarget?: number): HeadlineRow[] 
     }
   }
   for (const run of a.ppo) {
-    const k = firstLast(run, 'objective/kl');
+    const k = firstLast(run, M.kl);
     if (k.last !== undefined) {
-      const beta = firstLast(run, 'objective/kl_coef').last;
+      const beta = firstLast(run, M.klCoef).last;
       rows.push({
         key: `kl${run.name ? `:${run.name}` : ''}`,
         label: `KL to reference${many(a.ppo.length, run.name)}`,

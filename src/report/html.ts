@@ -193,7 +193,7 @@ export function buildSections(a: RunArtifacts, charts: ReadonlyMap<ChartId, Rend
       row('random-number entropy (nats)', (p) => `${fmt(p.probe.random_number?.entropy.reference)} → ${fmt(p.probe.random_number?.entropy.policy)}`),
       row('top answer', (p) => {
         const t = p.probe.random_number?.top;
-        return `${t?.reference ? `${e(t.reference.answer)} (${pct(t.reference.prob)})` : '–'} → ${t?.policy ? `${e(t.policy.answer)} (${pct(t.policy.prob)})` : '–'}`;
+        return `${t?.reference ? `${e(t.reference.answer ?? '?')} (${pct(t.reference.prob)})` : '–'} → ${t?.policy ? `${e(t.policy.answer ?? '?')} (${pct(t.policy.prob)})` : '–'}`;
       }),
       row('KL(· ‖ π*)', (p) => `${fmt(p.probe.random_number?.kl_reference_optimum)} → ${fmt(p.probe.random_number?.kl_policy_optimum)}`),
       row('best temperature T* and KL there', (p) => `T* = ${fmt(p.probe.temperature?.t_star)}, KL ${fmt(p.probe.temperature?.kl_at_t_star)} (at T = 1: ${fmt(p.probe.temperature?.kl_at_one)})`),

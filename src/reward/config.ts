@@ -1,9 +1,79 @@
-/** Hyperparameters of reward-model training, one place, one line each. */
+/**
+ * Hyperparameters of reward-model training, one place, one line each; and the utility as a config
+ * writes it, validated once (parseUtilityConfig) into a typed UtilityConfig that every later step
+ * takes as it is.
+ */
 import { z } from 'zod';
+import { parseUtilityConfig, UtilityConfig, UtilitySpecError } from './utilities';
+
+/**
+ * Where a utility's error message puts the key path of the utility itself: parseUtilityConfig
+ * names the field below it ("@.gamma: power needs gamma"); utilityIssueText puts the config's path
+ * in front ("train_rm.utilities[1].gamma: power needs gamma").
+ */
+const HERE = '@';
+export function utilityIssueText(keyPath: string, message: string): string | undefined {
+  return message.startsWith(HERE) ? `${keyPath}${message.slice(HERE.length)}` : undefined;
+}
+
+/** A utility: a name, {name, gamma?, scale?, epsilon?}, or the prompt-aware rule. */
+export const UtilityConfigSchema = z.unknown().transform((input, ctx): UtilityConfig => {
+  try {
+    return parseUtilityConfig(input, HERE);
+  } catch (err) {
+    if (!(err instanceof UtilitySpecError)) throw err;
+    ctx.addIssue({ code: 'custom', message: err.message, input });
+    return z.NEVER;
+  }
+});
+
+/** One reward model of a run: the directory name and its utility. */
+export interface UtilityEntry {
+  name: string;
+  utility: UtilityConfig;
+}
+
+/**
+ * An entry of train_rm.utilities: a utility (named after it: its name, or name + parameters), or
+ * {id, utility} to choose the directory name.
+ */
+export const UtilityEntrySchema = z.unknown().transform((input, ctx): UtilityEntry => {
+  const withId = typeof input === 'object' && input !== null && !Array.isArray(input) && 'id' in input;
+  const raw = withId ? (input as { utility?: unknown }).utility : input;
+  if (withId) {
+    const extra = Object.keys(input as object).filter((k) => k !== 'id' && k !== 'utility');
+    if (extra.length || raw === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected {id: NAME, utility: UTILITY} (${extra.length ? `unknown key ${extra.join(', ')}` : 'utility is missing'})`, input });
+      return z.NEVER;
+    }
+  }
+  let utility: UtilityConfig;
+  try {
+    utility = parseUtilityConfig(raw, withId ? `${HERE}.utility` : HERE);
+  } catch (err) {
+    if (!(err instanceof UtilitySpecError)) throw err;
+    ctx.addIssue({ code: 'custom', message: err.message, input });
+    return z.NEVER;
+  }
+  return { name: utilityEntryName(input), utility };
+});
+
+/** The directory name of a train_rm.utilities entry: its id, the utility's name, or name + parameters. */
+export function utilityEntryName(input: unknown): string {
+  if (typeof input === 'string') return input;
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return String(input);
+  const obj = input as Record<string, unknown>;
+  if ('id' in obj) return String(obj.id);
+  const params = Object.keys(obj)
+    .filter((k) => k !== 'name')
+    .sort()
+    .map((k) => `${k}${typeof obj[k] === 'object' ? '' : String(obj[k])}`);
+  return [String(obj.name), ...params].join('-');
+}
 
 export const RewardTrainConfigSchema = z
   .object({
-    utility: z.unknown().default('logsigmoid').describe("U of d = R(better) − R(worse): a name, {name, gamma, scale, epsilon}, or 'prompt-aware' / {name: prompt-aware, open, closed, tasks}"),
+    utility: UtilityConfigSchema.default({ name: 'logsigmoid' }).describe("U of d = R(better) − R(worse): a name, {name, gamma, scale, epsilon}, or 'prompt-aware' / {name: prompt-aware, open, closed, tasks}"),
     squash: z.enum(['sigmoid', 'none']).default('sigmoid').describe('sigmoid: rewards in (0, 1) as in the paper; none: the raw head output'),
     epochs: z.number().positive().default(30).describe('passes over the training prompts (train into the terminal phase on purpose)'),
     batch_prompts: z.number().int().positive().default(8).describe('prompts per step; all of a prompt\'s completions and pairs are in the same step'),

@@ -14,8 +14,8 @@ import * as path from 'node:path';
 import { disposeBundle, loadModel } from '../model/checkpoint';
 import { readJsonlStrict } from '../data/jsonl';
 import { checkRanking, RankingRecord, RecordError } from '../data/records';
-import { RewardTrainConfig, RewardTrainConfigSchema } from './config';
-import { parseUtilityConfig, UtilityConfig, utilityForPrompt } from './utilities';
+import { RewardTrainConfig } from './config';
+import { UtilityConfig, utilityForPrompt } from './utilities';
 import { CollapseDiagnostics } from './diagnostics';
 import { RewardTrainResult, trainRewardModel } from './trainer';
 
@@ -29,8 +29,8 @@ export interface RewardStageOptions {
   /** When true, a held-out file that does not exist is skipped instead of being an error (the pipeline). */
   heldoutOptional?: boolean;
   outDir: string;
-  /** Training settings; validated here (RewardTrainConfigSchema), so raw objects are fine. */
-  cfg: Partial<RewardTrainConfig> | Record<string, unknown>;
+  /** Training settings, parsed (RewardTrainConfigSchema; commands use parseStageConfig). */
+  cfg: RewardTrainConfig;
   resume?: boolean;
   /** Name in logs, metrics and error messages (default `train-rm`). */
   stage?: string;
@@ -141,12 +141,7 @@ export function checkUtilityCoverage(utility: UtilityConfig, file: string, recor
 /** Load, read, train, summarise. The model bundle is always freed, also on error or Ctrl-C. */
 export async function runRewardStage(o: RewardStageOptions): Promise<{ result: RewardTrainResult; summary: RewardStageSummary }> {
   const stage = o.stage ?? 'train-rm';
-  const parsed = RewardTrainConfigSchema.safeParse(o.cfg);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new Error(`${stage}.${i.path.join('.')}: ${i.message}`);
-  }
-  const utility = parseUtilityConfig(parsed.data.utility, `${stage}.utility`);
+  const utility = o.cfg.utility;
   if (!fs.existsSync(o.rankings)) throw new Error(`${o.rankings}: rankings file not found`);
   const { records: train, lines } = await readRankingsWithLines(o.rankings);
   if (!train.length) throw new Error(`${o.rankings}: no rankings in the file`);
@@ -158,7 +153,7 @@ export async function runRewardStage(o: RewardStageOptions): Promise<{ result: R
   }
   const model = await loadModel(o.model);
   try {
-    const result = await trainRewardModel({ model, train, heldout, cfg: parsed.data, outDir: o.outDir, resume: o.resume, stage });
+    const result = await trainRewardModel({ model, train, heldout, cfg: o.cfg, outDir: o.outDir, resume: o.resume, stage });
     return { result, summary: summariseRewardRun(result, o.outDir) };
   } finally {
     disposeBundle(model);

@@ -21,7 +21,7 @@ import { writeJsonAtomic } from '../util/fs';
 import { RewardTrainConfig } from './config';
 import { FrozenLowerCache, initRewardHead, makeRewardBatch, REWARD_HEAD, rewardForward, saveRewardModel, Squash } from '../model/reward-model';
 import { pairMatrix, pairsOf } from './pairs';
-import { mixedUtilityTensor, parseUtilityConfig, utilityForPrompt, UtilityConfig, UtilitySpec, utilityKey, utilityTensor } from './utilities';
+import { mixedUtilityTensor, utilityForPrompt, UtilityConfig, UtilitySpec, utilityKey, utilityTensor } from './utilities';
 import { collapseDiagnostics, CollapseDiagnostics, pairwiseAccuracy, PromptRewards } from './diagnostics';
 import { solveTheory } from './theory';
 
@@ -139,7 +139,7 @@ export async function trainRewardModel(opts: {
 }): Promise<RewardTrainResult> {
   const { model, cfg, outDir } = opts;
   const stage = opts.stage ?? 'train-rm';
-  const utility = parseUtilityConfig(cfg.utility, `${stage}.utility`);
+  const utility = cfg.utility;
   const squash = cfg.squash as Squash;
   const train = encodeRankings(opts.train, model);
   const heldout = opts.heldout?.length ? encodeRankings(opts.heldout, model) : [];

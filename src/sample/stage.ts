@@ -14,18 +14,18 @@ import { Rng } from '../util/rng';
 import { currentBackend } from '../backend';
 import { outputMetrics, outputMetricsFlat } from '../metrics/output';
 import { numberSummary } from '../model/number-answers';
-import { SampleConfig, SampleConfigSchema } from './config';
+import { SampleConfig } from './config';
 
 export interface SampleStageOptions {
   model: string;
   prompts: string;
   outDir: string;
-  cfg: Partial<SampleConfig>;
+  cfg: SampleConfig;
   seed: number;
 }
 
 export async function runSample(o: SampleStageOptions) {
-  const cfg = SampleConfigSchema.parse(o.cfg);
+  const cfg = o.cfg;
   const model = await loadModel(o.model);
   let prompts = await readPrompts(o.prompts);
   if (cfg.max_prompts) prompts = prompts.slice(0, cfg.max_prompts);

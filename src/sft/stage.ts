@@ -12,7 +12,7 @@ import { disposeBundle, initModel, loadModel, ModelBundle } from '../model/check
 import { tokenizerFromJson, TextTokenizer } from '../tokenizer/tokenizer';
 import { trainByteLevelBPE } from '../tokenizer/train-bpe';
 import { readSft } from '../data/read';
-import { LMTrainConfig, LMTrainConfigSchema } from './config';
+import { LMTrainConfig } from './config';
 import { LMExample, LMTrainResult, trainLM } from './trainer';
 import { writeJsonAtomic } from '../util/fs';
 
@@ -53,7 +53,7 @@ export interface PretrainOptions {
   outDir: string;
   vocabSize?: number;
   model?: Partial<typeof TINY_CONFIG>;
-  train: Partial<LMTrainConfig>;
+  train: LMTrainConfig;
   seed: number;
   resume?: boolean;
 }
@@ -69,7 +69,7 @@ export async function runPretrain(o: PretrainOptions): Promise<LMTrainResult & {
   const evalIdx = new Set(examples.map((_, i) => i).filter((i) => i % 20 === 0));
   const train = examples.filter((_, i) => !evalIdx.has(i));
   const ev = examples.filter((_, i) => evalIdx.has(i));
-  const res = await trainLM({ stage: 'pretrain', model, train, eval: ev, cfg: LMTrainConfigSchema.parse({ ...o.train, seed: o.seed }), outDir: o.outDir, resume: o.resume });
+  const res = await trainLM({ stage: 'pretrain', model, train, eval: ev, cfg: o.train, outDir: o.outDir, resume: o.resume });
   const parameters = Object.values(model.params).reduce((a, t) => a + t.size, 0);
   disposeBundle(model);
   writeJsonAtomic(path.join(o.outDir, 'summary.json'), { ...res, parameters, vocabSize: tok.vocabSize, documents: docs.length });
@@ -81,8 +81,7 @@ export interface SftOptions {
   train: string;
   eval: string;
   outDir: string;
-  cfg: Partial<LMTrainConfig>;
-  seed: number;
+  cfg: LMTrainConfig;
   resume?: boolean;
 }
 
@@ -90,7 +89,7 @@ export async function runSft(o: SftOptions): Promise<LMTrainResult> {
   const model = typeof o.model === 'string' ? await loadModel(o.model) : o.model;
   const train = await sftExamples(o.train, model.tokenizer);
   const ev = await sftExamples(o.eval, model.tokenizer);
-  const res = await trainLM({ stage: 'sft', model, train, eval: ev, cfg: LMTrainConfigSchema.parse({ ...o.cfg, seed: o.seed }), outDir: o.outDir, resume: o.resume });
+  const res = await trainLM({ stage: 'sft', model, train, eval: ev, cfg: o.cfg, outDir: o.outDir, resume: o.resume });
   if (typeof o.model === 'string') disposeBundle(model);
   return res;
 }
