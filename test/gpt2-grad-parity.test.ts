@@ -18,7 +18,8 @@ import { selectBackend } from '../src/backend';
 import { tf, Tensor2D, Variable } from '../src/backend/tf';
 import { loadWeights, disposeBundle } from '../src/model/checkpoint';
 import { positionIdsFromMask, trunkParamNames } from '../src/model/gpt2';
-import { lmLoss, makeLMBatch, LMBatch } from '../src/model/lm';
+import { lmLoss } from '../src/model/lm';
+import { makeLMBatch, LMBatch } from '../src/model/batch';
 import { valueAndGrads } from '../src/model/optim';
 import { BACKENDS_UNDER_TEST, fixturePath } from './helpers';
 

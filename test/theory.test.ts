@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import {
   betaDistribution,
   kktCheck,
-  ksDistance,
+  ksDistanceToLimit,
   limitDistribution,
   logGamma,
   regularizedIncompleteBeta,
@@ -234,12 +234,12 @@ describe('theory: n → ∞ limits (ε = 0)', () => {
       assert.deepEqual(limit.params, { a: ab[0], b: ab[1] });
       const big = solveTheory(spec, n).rewards;
       const small = solveTheory(spec, Math.round(n / 4)).rewards;
-      const ks = ksDistance(big, limit);
+      const ks = ksDistanceToLimit(big, limit);
       assert.ok(ks < max, `KS ${ks} at n = ${n}`);
-      assert.ok(ks < ksDistance(small, limit), `KS at n = ${n} (${ks}) below KS at n = ${Math.round(n / 4)}`);
+      assert.ok(ks < ksDistanceToLimit(small, limit), `KS at n = ${n} (${ks}) below KS at n = ${Math.round(n / 4)}`);
       for (const [a, b] of CANDIDATES) {
         if (a === ab[0]) continue;
-        const other = ksDistance(big, betaDistribution(a, b));
+        const other = ksDistanceToLimit(big, betaDistribution(a, b));
         assert.ok(other > ks, `Beta(${a}, ${b}) fits worse (${other}) than the limit (${ks})`);
       }
     });
@@ -248,8 +248,8 @@ describe('theory: n → ∞ limits (ε = 0)', () => {
   it('linear: the two-point limit is exact for even n (KS = 0) and 1/(2n) off for odd n', () => {
     const lim = limitDistribution({ name: 'linear' });
     assert.ok(lim);
-    assert.equal(ksDistance(solveTheory({ name: 'linear' }, 50).rewards, lim), 0);
-    close(ksDistance(solveTheory({ name: 'linear' }, 51).rewards, lim), 1 / 102, 1e-15, 'odd n');
+    assert.equal(ksDistanceToLimit(solveTheory({ name: 'linear' }, 50).rewards, lim), 0);
+    close(ksDistanceToLimit(solveTheory({ name: 'linear' }, 51).rewards, lim), 1 / 102, 1e-15, 'odd n');
   });
 
   it('limits: parameters per utility, none for logsigmoid', () => {
@@ -293,15 +293,15 @@ describe('theory: incomplete beta and KS', () => {
     assert.throws(() => regularizedIncompleteBeta(0.5, 0, 1), /a, b > 0/);
   });
 
-  it('ksDistance handles continuous limits and atoms', () => {
+  it('ksDistanceToLimit handles continuous limits and atoms', () => {
     const uniform = betaDistribution(1, 1);
-    close(ksDistance([0.5], uniform), 0.5, 1e-14, 'one point');
+    close(ksDistanceToLimit([0.5], uniform), 0.5, 1e-14, 'one point');
     // Midpoints (i − ½)/n are the best n-point fit to the uniform: KS = 1/(2n).
-    close(ksDistance(Array.from({ length: 10 }, (_, i) => (i + 0.5) / 10), uniform), 0.05, 1e-15, 'midpoints');
+    close(ksDistanceToLimit(Array.from({ length: 10 }, (_, i) => (i + 0.5) / 10), uniform), 0.05, 1e-15, 'midpoints');
     const two = twoPointDistribution();
-    assert.equal(ksDistance([1, 1, 0, 0], two), 0);
-    close(ksDistance([1, 0.5, 0], two), 1 / 6, 1e-15, 'three points');
-    assert.equal(ksDistance([0.5, 0.5], two), 0.5);
+    assert.equal(ksDistanceToLimit([1, 1, 0, 0], two), 0);
+    close(ksDistanceToLimit([1, 0.5, 0], two), 1 / 6, 1e-15, 'three points');
+    assert.equal(ksDistanceToLimit([0.5, 0.5], two), 0.5);
   });
 });
 
@@ -320,7 +320,7 @@ describe('rlhf theory (CLI)', () => {
     closeArrays(out.rewards, [1, (1 + q) / 2, 0.5, (1 - q) / 2, 0], 1e-10, 'CLI rewards');
     close(out.objective, theoryObjective(makeUtility({ name: 'log', epsilon: 0 }), out.rewards), 1e-12, 'CLI objective');
     assert.deepEqual(out.limit.params, { a: 0.5, b: 0.5 });
-    close(out.ks, ksDistance(out.rewards, betaDistribution(0.5, 0.5)), 1e-15, 'CLI ks');
+    close(out.ks, ksDistanceToLimit(out.rewards, betaDistribution(0.5, 0.5)), 1e-15, 'CLI ks');
 
     const ls = JSON.parse(run('--utility', 'logsigmoid', '--scale', '4', '--n', '4', '--json').stdout);
     assert.equal(ls.limit, null);

@@ -5,7 +5,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base';
 import { makeUtility, parseUtilityConfig, utilityForPrompt, UTILITY_NAMES, DEFAULT_EPSILON, DEFAULT_SCALE, UtilitySpec } from '../reward/utilities';
-import { ksDistance, limitDistribution, solveTheory } from '../reward/theory';
+import { ksDistanceToLimit, limitDistribution, solveTheory } from '../reward/theory';
 
 export interface TheoryOutput {
   utility: string;
@@ -119,7 +119,7 @@ Rewards are listed best first. For linear and odd n the middle reward can be any
       rewards: result.rewards,
       objective: result.objective,
       limit: limit ? { name: limit.name, description: limit.description, params: limit.params, assumes: limit.assumes } : null,
-      ...(limit ? { ks: ksDistance(result.rewards, limit) } : {}),
+      ...(limit ? { ks: ksDistanceToLimit(result.rewards, limit) } : {}),
       method: result.method,
       newtonSteps: result.newtonSteps,
       kkt: result.kkt,

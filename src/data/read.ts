@@ -1,6 +1,6 @@
 /** Read this project's own (small) record files strictly: the first bad line is an error naming file, line and field. */
 import { readJsonlStrict } from './jsonl';
-import { Checked, checkPrompt, checkRanking, checkSample, checkSft, PromptRecord, RankingRecord, RecordError, SampleRecord, SftRecord, Where } from './records';
+import { Checked, checkPrompt, checkRanking, checkSft, PromptRecord, RankingRecord, RecordError, SftRecord, Where } from './records';
 
 function strict<T>(check: (v: unknown, w: Where) => Checked<T>) {
   return (value: unknown, where: Where): T => {
@@ -12,5 +12,4 @@ function strict<T>(check: (v: unknown, w: Where) => Checked<T>) {
 
 export const readPrompts = (file: string): Promise<PromptRecord[]> => readJsonlStrict(file, strict(checkPrompt));
 export const readSft = (file: string): Promise<SftRecord[]> => readJsonlStrict(file, strict(checkSft));
-export const readSamples = (file: string): Promise<SampleRecord[]> => readJsonlStrict(file, strict(checkSample));
 export const readRankings = (file: string): Promise<RankingRecord[]> => readJsonlStrict(file, strict(checkRanking));

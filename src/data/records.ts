@@ -358,7 +358,6 @@ export const assertPrompt = asserter(checkPrompt);
 export const assertSft = asserter(checkSft);
 export const assertSample = asserter(checkSample);
 export const assertRanking = asserter(checkRanking);
-export const assertMetrics = asserter(checkMetrics);
 export const assertSamplesMeta = asserter(checkSamplesMeta);
 
 /** Dense ranks 0,0,1,2,… from ranks that are only non-decreasing (e.g. 0,0,2,3). */

@@ -366,7 +366,7 @@ export function logits(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: For
 }
 
 /** Exact entropy of softmax(logits) per row, [N, V] → [N]. */
-export function entropyFromLogits(logitsNV: Tensor2D): Tensor1D {
+export function logitsEntropy(logitsNV: Tensor2D): Tensor1D {
   const logp = tf.logSoftmax(logitsNV);
   return tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) as Tensor1D;
 }

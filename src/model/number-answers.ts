@@ -11,7 +11,8 @@
  * `valid_mass` (the sum over n) says how much of the policy's mass is a number answer at all.
  */
 import { tf, Tensor2D } from '../backend/tf';
-import { responseLogProbs, packQueryResponse } from './score';
+import { responseLogProbs } from './score';
+import { packQueryResponse } from './batch';
 import { ModelBundle } from './checkpoint';
 import { lmHead, Params } from './gpt2';
 import { TextTokenizer } from '../tokenizer/tokenizer';

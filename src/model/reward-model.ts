@@ -18,36 +18,14 @@ import { GPT2Config } from './config';
 import { forward, ForwardOptions, LM_HEAD, Params } from './gpt2';
 import { matmul } from './ops';
 import { ModelBundle, saveModel, SaveOptions } from './checkpoint';
+import { makeRewardBatch, RewardBatch, truncateEnd } from './batch';
 import { TextTokenizer, tokenizerFromJson } from '../tokenizer/tokenizer';
 import { Rng } from '../util/rng';
 
 export type Squash = 'sigmoid' | 'none';
 export const REWARD_HEAD = 'score.weight';
 
-export interface RewardBatch {
-  /** [N, T] right-padded prompt + completion + EOS. */
-  ids: Int32Array;
-  mask: Float32Array;
-  /** [N, T] one-hot of each row's last real token. */
-  last: Float32Array;
-  N: number;
-  T: number;
-}
 
-export function makeRewardBatch(seqs: number[][], padId: number, maxLen: number): RewardBatch {
-  const rows = seqs.map((s) => truncateEnd(s, maxLen)); // keep the end (the EOS)
-  const N = rows.length;
-  const T = Math.max(1, ...rows.map((s) => s.length));
-  const ids = new Int32Array(N * T).fill(padId);
-  const mask = new Float32Array(N * T);
-  const last = new Float32Array(N * T);
-  rows.forEach((s, i) => {
-    ids.set(s, i * T);
-    mask.fill(1, i * T, i * T + s.length);
-    last[i * T + s.length - 1] = 1;
-  });
-  return { ids, mask, last, N, T };
-}
 
 /**
  * The input of the trainable top when the lower blocks are frozen: the residual stream entering
@@ -138,10 +116,6 @@ export class FrozenLowerCache {
   }
 }
 
-/** Keep the last maxLen tokens (the completion's end and the EOS, where the reward is read). */
-export function truncateEnd(s: number[], maxLen: number): number[] {
-  return s.length > maxLen ? s.slice(s.length - maxLen) : s;
-}
 
 /** A fresh head: small random weights (seeded), as transformers initialises `score`. */
 export function initRewardHead(cfg: GPT2Config, seed: number): Float32Array {

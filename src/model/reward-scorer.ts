@@ -8,7 +8,8 @@
 import { tf, Tensor2D } from '../backend/tf';
 import { disposeBundle, loadModel, ModelBundle } from './checkpoint';
 import { TextTokenizer } from '../tokenizer/tokenizer';
-import { makeRewardBatch, REWARD_HEAD, REWARD_PAD_TOKEN, rewardForward, Squash } from './reward-model';
+import { REWARD_HEAD, REWARD_PAD_TOKEN, rewardForward, Squash } from './reward-model';
+import { makeRewardBatch } from './batch';
 
 export interface RewardScorer {
   model: ModelBundle;

@@ -4,7 +4,6 @@
  * raw little-endian tensor bytes. Small enough to read and write here; F32 is written, F32/F16/BF16
  * are read (Hugging Face GPT-2 checkpoints are F32).
  */
-import * as fs from 'node:fs';
 
 export interface HostTensor {
   shape: number[];
@@ -106,6 +105,3 @@ export function decodeSafetensors(buf: Uint8Array, source = 'model.safetensors')
   return { tensors, metadata };
 }
 
-export function readSafetensors(file: string) {
-  return decodeSafetensors(fs.readFileSync(file), file);
-}

@@ -5,41 +5,10 @@
  */
 import { tf, Tensor1D, Tensor2D, Tensor3D } from '../backend/tf';
 import { GPT2Config } from './config';
-import { forward, lmHead, Params, targetLogProbs, entropyFromLogits } from './gpt2';
+import { forward, lmHead, Params, targetLogProbs, logitsEntropy } from './gpt2';
+import { packQueryResponse, QueryResponseBatch } from './batch';
 
-export interface QueryResponseBatch {
-  /** [B, T] ids: left-padded query followed by right-padded response. */
-  ids: Int32Array;
-  /** [B, T] 1 for real tokens. */
-  mask: Float32Array;
-  B: number;
-  /** Query length Q (after left padding) and response length R; T = Q + R. */
-  Q: number;
-  R: number;
-  /** [B, R] 1 for real response tokens. */
-  responseMask: Float32Array;
-}
 
-/** Pack queries (left-padded) and responses (right-padded) into one batch. */
-export function packQueryResponse(queries: number[][], responses: number[][], padId: number): QueryResponseBatch {
-  const B = queries.length;
-  const Q = Math.max(1, ...queries.map((q) => q.length));
-  const R = Math.max(1, ...responses.map((r) => r.length));
-  const T = Q + R;
-  const ids = new Int32Array(B * T).fill(padId);
-  const mask = new Float32Array(B * T);
-  const responseMask = new Float32Array(B * R);
-  for (let b = 0; b < B; b++) {
-    const q = queries[b];
-    const r = responses[b];
-    ids.set(q, b * T + Q - q.length);
-    mask.fill(1, b * T + Q - q.length, b * T + Q);
-    ids.set(r, b * T + Q);
-    mask.fill(1, b * T + Q, b * T + Q + r.length);
-    responseMask.fill(1, b * R, b * R + r.length);
-  }
-  return { ids, mask, B, Q, R, responseMask };
-}
 
 /**
  * Inside a tidy/grad scope: log π(response tokens) [B, R], entropies [B, R] and the hidden states at
@@ -62,7 +31,7 @@ export function responseLogProbs(
   if (temperature !== 1) logits = tf.div(logits, temperature);
   const targets = ids.slice([0, Q], [B, R]).reshape([-1]);
   const logprobs = targetLogProbs(logits, targets as Tensor1D).reshape([B, R]) as Tensor2D;
-  const entropy = opts.entropy ? (entropyFromLogits(logits).reshape([B, R]) as Tensor2D) : undefined;
+  const entropy = opts.entropy ? (logitsEntropy(logits).reshape([B, R]) as Tensor2D) : undefined;
   return { logprobs, entropy, hidden: h };
 }
 

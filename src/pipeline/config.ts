@@ -65,12 +65,10 @@ export function isStageName(s: string): s is StageName {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Stage schemas. PPO and probe are the lead's: swap the placeholder for the real schema here.
+// Stage schemas: each stage's own (src/<stage>/config.ts), composed here
 // ---------------------------------------------------------------------------------------------
 
-/** PPO hyperparameters (src/ppo/config.ts). */
 const PpoStageSchema = PPOConfigSchema;
-/** Probe settings (src/probe/stage.ts; a placeholder that accepts anything would be z.looseObject({})). */
 const ProbeStageSchema = ProbeConfigSchema;
 
 /** Directory-safe names for reward models and sweep runs. */

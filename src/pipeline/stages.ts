@@ -21,11 +21,6 @@ import { writeJsonAtomic } from '../util/fs';
 import { readPpoObjective } from '../data/artifacts';
 import { compactSummary, StageContext, StageTable, UNIT_DONE } from './runner';
 
-/** Until a stage's library function exists: a clear error instead of a silent gap. */
-export function notAvailable(stage: string, what: string): never {
-  throw new Error(`stage ${stage} is not available yet (${what} does not exist in this build); turn it off in the config (${stage.replace('-', '_')}: false) or run with --until`);
-}
-
 /** Run `fn` for each unit not finished yet; returns the units' summaries by name. */
 export async function forEachUnit<U extends { name: string; dir: string }>(ctx: StageContext, units: U[], fn: (u: U) => Promise<unknown>): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};

@@ -1,6 +1,6 @@
 /**
  * PPO with a KL penalty to a frozen reference (Ziegler et al. 2019; lm-human-preferences; TRL),
- * written to read top to bottom like the equations in DESIGN.md. One iteration:
+ * written to read top to bottom like the equations (notes/ARCHITECTURE.md says where each lives). One iteration:
  *
  *   1. rollout    sample responses y ~ π_θ(·|x) at temperature T for a batch of prompts
  *   2. score      s = RM(x, y) (− missing-EOS penalty); log π_θ, log π_ref, V on the same tokens,
@@ -20,7 +20,8 @@ import { Params, HEAD_NAMES, forward } from '../model/gpt2';
 import { generate } from '../model/generate';
 import { matmul } from '../model/ops';
 import { Adam, scheduledLr, valueAndGrads } from '../model/optim';
-import { packQueryResponse, QueryResponseBatch, responseLogProbs } from '../model/score';
+import { responseLogProbs } from '../model/score';
+import { packQueryResponse, QueryResponseBatch } from '../model/batch';
 import { PromptRecord } from '../data/records';
 import { histogram, mean, std } from '../metrics/distribution';
 import { klDivergence } from '../metrics/numbers';

@@ -502,10 +502,10 @@ export function limitDistribution(spec: UtilitySpec): LimitDistribution | null {
  * monotone, so the sup is attained at a point v, either at v (right-continuous values) or just
  * before it (left limits); the two tails are covered by the first and last point.
  */
-export function ksDistance(points: number[], dist: LimitDistribution): number {
+export function ksDistanceToLimit(points: number[], dist: LimitDistribution): number {
   const xs = [...points].sort((a, b) => a - b);
   const n = xs.length;
-  if (n === 0) throw new RangeError('ksDistance: no points');
+  if (n === 0) throw new RangeError('ksDistanceToLimit: no points');
   let d = 0;
   let i = 0;
   while (i < n) {

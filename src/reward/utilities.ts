@@ -395,13 +395,7 @@ export function makeUtility(spec: UtilitySpec): Utility {
   };
 }
 
-/** Shorthands for one value. */
-export function utilityValue(spec: UtilitySpec, d: number): number {
-  return makeUtility(spec).value(d);
-}
-export function utilityDerivative(spec: UtilitySpec, d: number): number {
-  return makeUtility(spec).derivative(d);
-}
+/** The utility's tensor form on reward differences d (the reward model's loss is −mean U(d)). */
 export function utilityTensor(spec: UtilitySpec, d: Tensor): Tensor {
   return makeUtility(spec).tensor(d);
 }

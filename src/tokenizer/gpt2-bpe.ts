@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BYTE_ALPHABET, ByteLevelBpeJson, ENDOFTEXT, byteLevelBpeJson } from './byte-level';
-import { TextTokenizer, saveTokenizer, tokenizerFromJson } from './tokenizer';
+import { TextTokenizer, tokenizerFromJson } from './tokenizer';
 
 export const GPT2_VOCAB_SIZE = 50257;
 
@@ -59,9 +59,3 @@ export function gpt2Tokenizer(sourceDir?: string): TextTokenizer {
   return tokenizerFromJson(buildGpt2TokenizerJson(sourceDir), { model_max_length: 1024 });
 }
 
-/** Write GPT-2's tokenizer files (tokenizer.json, tokenizer_config.json, special_tokens_map.json) into `dir`. */
-export function writeGpt2Tokenizer(dir: string, sourceDir?: string): TextTokenizer {
-  const tok = gpt2Tokenizer(sourceDir);
-  saveTokenizer(dir, tok);
-  return tok;
-}
