@@ -14,9 +14,8 @@ import { Params } from '../model/gpt2';
 import { Adam, scheduledLr, valueAndGrads } from '../model/optim';
 import { RankingRecord } from '../data/records';
 import { assertFinite } from '../train/state';
-import { NO_RNG, openTrainingLoop } from '../train/loop';
+import { epochBatches, NO_RNG, openTrainingLoop } from '../train/loop';
 import { info } from '../util/progress';
-import { Rng } from '../util/rng';
 import { writeJsonAtomic } from '../util/fs';
 import { RewardTrainConfig } from './config';
 import { FrozenLowerCache, initRewardHead, REWARD_HEAD, rewardForward, saveRewardModel, Squash } from '../model/reward-model';
@@ -201,7 +200,7 @@ export async function trainRewardModel(opts: {
   const curves: CurvePoint[] = saved?.curves ?? [];
   let best = saved?.best ?? Infinity;
   let sinceBest = saved?.sinceBest ?? 0;
-  const order = (epoch: number) => new Rng(`${cfg.seed}:rm:${epoch}`).shuffle(Array.from({ length: train.length }, (_, i) => i));
+  const batchAt = epochBatches(`${cfg.seed}:rm`, train.length, cfg.batch_prompts);
   const evaluate = (step: number, loss: number): CurvePoint => {
     const tr = score('train');
     const dTrain = collapseDiagnostics(tr, { open: theory.open ?? undefined, closed: theory.closed ?? undefined });
@@ -221,18 +220,11 @@ export async function trainRewardModel(opts: {
   let loss = NaN;
   let epochLoss = 0;
   let epochSteps = 0;
-  let permEpoch = Math.floor(loop.step / stepsPerEpoch);
-  let perm = order(permEpoch);
   if (loop.step === 0) curves.push(evaluate(0, NaN));
   try {
     await loop.run(
       (step) => {
-        const epoch = Math.floor(step / stepsPerEpoch);
-        if (epoch !== permEpoch) {
-          perm = order(epoch);
-          permEpoch = epoch;
-        }
-        const idx = perm.slice((step % stepsPerEpoch) * cfg.batch_prompts, (step % stepsPerEpoch + 1) * cfg.batch_prompts);
+        const idx = batchAt(step);
         const prompts = idx.map((i) => train[i]);
         const rows = prompts.flatMap((p) => p.seqs);
         const batch = makeRewardBatch(rows, model.tokenizer.padId, cfg.max_length);

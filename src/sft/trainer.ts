@@ -14,8 +14,7 @@ import { lmLoss } from '../model/lm';
 import { makeLMBatch } from '../model/batch';
 import { Adam, scheduledLr, valueAndGrads } from '../model/optim';
 import { assertFinite } from '../train/state';
-import { NO_RNG, openTrainingLoop } from '../train/loop';
-import { Rng } from '../util/rng';
+import { epochBatches, NO_RNG, openTrainingLoop } from '../train/loop';
 import { LMTrainConfig } from './config';
 
 export interface LMExample {
@@ -73,10 +72,7 @@ export async function trainLM(opts: {
   const params = vars as unknown as Params;
   const opt = new Adam({ lr: cfg.lr, weightDecay: cfg.weight_decay, maxGradNorm: cfg.max_grad_norm });
   const loop = openTrainingLoop({ stage, outDir, vars, opt, total, stopAfter: cfg.stop_after, checkpointEvery: cfg.checkpoint_every, resume: opts.resume });
-  // Data order is a pure function of (seed, epoch): the step is the whole resume position.
-  const order = (epoch: number) => new Rng(`${cfg.seed}:${epoch}`).shuffle(Array.from({ length: train.length }, (_, i) => i));
-  let permEpoch = Math.floor(loop.step / stepsPerEpoch);
-  let perm = order(permEpoch);
+  const batchAt = epochBatches(String(cfg.seed), train.length, cfg.batch_size);
   const t0 = Date.now();
   let tokens = 0;
   let loss = NaN;
@@ -84,13 +80,7 @@ export async function trainLM(opts: {
   try {
     await loop.run(
       (step) => {
-        const epoch = Math.floor(step / stepsPerEpoch);
-        if (epoch !== permEpoch) {
-          perm = order(epoch);
-          permEpoch = epoch;
-        }
-        const i0 = (step % stepsPerEpoch) * cfg.batch_size;
-        const rows = perm.slice(i0, i0 + cfg.batch_size).map((i) => train[i]);
+        const rows = batchAt(step).map((i) => train[i]);
         const batch = makeLMBatch(rows, padId, cfg.max_length);
         const lr = scheduledLr(cfg.lr, step, total, { schedule: cfg.schedule, warmupSteps: cfg.warmup_steps });
         const { value, grads } = valueAndGrads(vars, () => lmLoss(params, model.config, batch));

@@ -20,7 +20,7 @@ import { Variable } from '../backend/tf';
 import { Adam } from '../model/optim';
 import { MetricsLogger, MetricValue } from '../metrics/logger';
 import { info, progress, Progress } from '../util/progress';
-import { RngState } from '../util/rng';
+import { Rng, RngState } from '../util/rng';
 import { hasTrainState, InterruptedError, loadTrainState, pollStop, saveTrainState, TrainState, truncateMetricsAfter } from './state';
 
 export interface TrainingLoopOptions {
@@ -117,3 +117,23 @@ export function openTrainingLoop(o: TrainingLoopOptions): TrainingLoop {
 
 /** The RNG part of a snapshot for trainers whose randomness is a pure function of the step. */
 export const NO_RNG: RngState = {} as RngState;
+
+/**
+ * Data order as a pure function of (seed, epoch): every epoch a fresh shuffle of the n examples,
+ * cut into batches; so the step alone is the whole resume position. Returns the example indices of
+ * a step's batch.
+ */
+export function epochBatches(seed: string, n: number, batchSize: number): (step: number) => number[] {
+  const perEpoch = Math.ceil(n / batchSize);
+  let epoch = -1;
+  let perm: number[] = [];
+  return (step) => {
+    const e = Math.floor(step / perEpoch);
+    if (e !== epoch) {
+      perm = new Rng(`${seed}:${e}`).shuffle(Array.from({ length: n }, (_, i) => i));
+      epoch = e;
+    }
+    const i0 = (step % perEpoch) * batchSize;
+    return perm.slice(i0, i0 + batchSize);
+  };
+}
