@@ -7,7 +7,7 @@ import { assertBuiltCli } from './built-cli';
 import { figure, makeSweepRun, REPORT_RUN, SWEEP } from './report-helpers';
 import { CHART_IDS, NotARunError, writeReport } from '../src/report';
 import { klTarget, naturalCompare, parseDiagnostics, parseDiversity, readRunArtifacts } from '../src/report/artifacts';
-import { buildCharts, estimateTextWidth, lastWarnings, renderSvg, scopeSvgIds, thin } from '../src/report/charts';
+import { buildCharts, estimateTextWidth, lastWarnings, ppoTimeChart, renderSvg, rewardByRankChart, scopeSvgIds, thin, timeSplit } from '../src/report/charts';
 import { fmt } from '../src/report/headline';
 
 const NOW = new Date('2026-01-02T03:04:05Z');
@@ -247,6 +247,46 @@ describe('rlhf report: missing and partial artifacts', () => {
 });
 
 describe('report helpers', () => {
+  it('the PPO time chart adds up the per-iteration times: time/* are running totals, restarted by a resume', () => {
+    // Per-iteration seconds of each phase; the run is resumed after iteration 3 (the counts restart).
+    const per = { generation: [1, 2, 3, 4, 5], scoring: [0.5, 0.5, 0.5, 0.5, 0.5], optimization: [3, 3, 3, 3, 3] };
+    const records = [];
+    const total = { generation: 0, scoring: 0, optimization: 0 };
+    for (let i = 0; i < 5; i++) {
+      if (i === 3) total.generation = total.scoring = total.optimization = 0;
+      for (const k of Object.keys(per) as (keyof typeof per)[]) total[k] += per[k][i];
+      records.push({ stage: 'ppo', step: i + 1, time: 0, elapsed: 0, 'time/generation': total.generation, 'time/scoring': total.scoring, 'time/optimization': total.optimization, 'time/tokens_per_second/generation': 99 });
+    }
+    const split = timeSplit({ name: '', file: 'metrics.jsonl', records });
+    assert.deepEqual(split, [
+      { phase: 'generation', seconds: 15 },
+      { phase: 'scoring', seconds: 2.5 },
+      { phase: 'optimization', seconds: 15 },
+    ]);
+    const chart = ppoTimeChart([{ name: '', file: 'metrics.jsonl', records }])!;
+    assert.match(chart.caption, /generation 46%, scoring 8%, optimization 46%, 33 s in all/);
+    assert.match(chart.caption, /Here (generation|optimization) takes the most/);
+  });
+
+  it('reward-by-rank: no held-out legend entry without held-out data; ±1 sd bands cut to [0, 1] for rewards in [0, 1]', () => {
+    const d = {
+      utility: 'linear',
+      n: 3,
+      theory: { open: [1, 0.5, 0], closed: [1, 0.5, 0] },
+      train: { open: { mean: [0.95, 0.5, 0.05], std: [0.2, 0.1, 0.2] } },
+      heldout: {},
+      curves: [],
+      rewards: { open: [0.9, 1, 0.5, 0.4, 0.1, 0] },
+      accuracy: {},
+    } as never;
+    const chart = rewardByRankChart([d])!;
+    const json = JSON.stringify(chart.spec);
+    assert.doesNotMatch(json, /held-out/);
+    assert.doesNotMatch(chart.caption, /held-out/);
+    const rows = (chart.spec as { data: { values: { lo?: number; hi?: number }[] } }).data.values.filter((r) => r.lo !== undefined);
+    assert.ok(rows.length > 0 && rows.every((r) => r.lo! >= 0 && r.hi! <= 1), JSON.stringify(rows));
+  });
+
   it('finds the KL target under the usual spellings', () => {
     assert.equal(klTarget({ ppo: { kl: { target: 6 } } }), 6);
     assert.equal(klTarget({ ppo: { adaptive_kl: false, target_kl: 2 } }), undefined, 'a fixed β has no target');

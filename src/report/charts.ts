@@ -283,15 +283,20 @@ export function numberDistributionChart(probes: readonly ProbeRun[]): Chart | un
 // Reward models
 
 const CURVE_SOURCES = ['train', 'held-out', 'theory'];
+const CURVE_DASHES: Record<string, number[]> = { train: [1, 0], 'held-out': [2, 2], theory: [6, 3] };
 
-/** Rows for one utility's reward-by-rank curves: mean (and ±1 sd band) by rank index, by kind. */
-function rankRows(d: RewardDiagnostics) {
+/**
+ * Rows for one utility's reward-by-rank curves: mean (and ±1 sd band) by rank index, by kind. With
+ * rewards in [0, 1] (the sigmoid squash) the band is cut to [0, 1]: rewards cannot leave it.
+ */
+function rankRows(d: RewardDiagnostics, bounded: boolean) {
   const rows: { utility: string; kind: string; source: string; rank: number; mean: number; lo?: number; hi?: number }[] = [];
+  const clip = (x: number) => (bounded ? Math.min(1, Math.max(0, x)) : x);
   const add = (kind: string, source: string, ms: MeanStd | undefined) => {
     ms?.mean.forEach((m, i) => {
       if (!Number.isFinite(m)) return;
       const s = ms.std[i];
-      rows.push({ utility: d.utility, kind, source, rank: i + 1, mean: m, ...(Number.isFinite(s) ? { lo: m - s, hi: m + s } : {}) });
+      rows.push({ utility: d.utility, kind, source, rank: i + 1, mean: m, ...(Number.isFinite(s) ? { lo: clip(m - s), hi: clip(m + s) } : {}) });
     });
   };
   for (const kind of ['open', 'closed'] as const) {
@@ -308,8 +313,12 @@ function facetByUtility(count: number) {
 }
 
 export function rewardByRankChart(diags: readonly RewardDiagnostics[]): Chart | undefined {
-  const rows = diags.flatMap(rankRows);
+  const bounded = rewardBins(diags)?.lo === 0 && rewardBins(diags)?.hi === 1;
+  const rows = diags.flatMap((d) => rankRows(d, bounded));
   if (rows.length === 0) return undefined;
+  // Only the curves there are (no held-out entry in the legend of a run without held-out data).
+  const sources = CURVE_SOURCES.filter((s) => rows.some((r) => r.source === s));
+  const dashes = sources.map((s) => CURVE_DASHES[s]);
   const utilities = [...new Set(rows.map((r) => r.utility))];
   const x = { field: 'rank', type: 'quantitative', title: 'rank (1 = best)', axis: { tickMinStep: 1, format: 'd' }, scale: { nice: false } };
   // The same colour definition in every layer: vega-lite merges them into one legend (a `legend: null`
@@ -335,7 +344,7 @@ export function rewardByRankChart(diags: readonly RewardDiagnostics[]): Chart | 
             field: 'source',
             type: 'nominal',
             title: 'curve',
-            scale: { domain: CURVE_SOURCES, range: [[1, 0], [2, 2], [6, 3]] },
+            scale: { domain: sources, range: dashes },
             legend: { symbolType: 'stroke', symbolStrokeColor: INK, labelExpr: "datum.label === 'train' ? 'train (±1 sd)' : datum.label" },
           },
         },
@@ -347,9 +356,9 @@ export function rewardByRankChart(diags: readonly RewardDiagnostics[]): Chart | 
     id: 'rm-reward-by-rank',
     title: CHART_TITLES['rm-reward-by-rank'],
     caption:
-      'Mean reward the trained model gives the completion at each rank (1 = best) on training prompts (solid, ±1 sd band) and held-out prompts (dotted), ' +
-      'with the theory’s optimum for the utility (dashed). Reward collapse: open and closed prompts follow one curve, the theory’s, whatever the prompt; ' +
-      'a prompt-aware utility keeps the two kinds on different curves.',
+      `Mean reward the trained model gives the completion at each rank (1 = best) on training prompts (solid, ±1 sd band${bounded ? ', cut to the reward range [0, 1]' : ''})` +
+      `${sources.includes('held-out') ? ' and held-out prompts (dotted)' : ''}, with the theory’s optimum for the utility (dashed). ` +
+      'Reward collapse: open and closed prompts follow one curve, the theory’s, whatever the prompt; a prompt-aware utility keeps the two kinds on different curves.',
     spec: withConfig({ data: { values: rows }, ...facetByUtility(utilities.length), spec: inner }),
   };
 }
@@ -368,6 +377,19 @@ export function rewardBins(diags: readonly RewardDiagnostics[], bins = 20): { lo
   if (lo >= 0 && hi <= 1) return { lo: 0, hi: 1, bins };
   if (hi === lo) return { lo: lo - 0.5, hi: hi + 0.5, bins };
   return { lo, hi, bins };
+}
+
+/** "utility: open 10%/20% (theory 0%/12%), closed …": the shares of rewards below 0.1 and above 0.9. */
+function endShares(d: RewardDiagnostics): string {
+  const pct = (xs: readonly number[], f: (x: number) => boolean) => `${Math.round((100 * xs.filter(f).length) / Math.max(1, xs.length))}%`;
+  const kinds = (['open', 'closed'] as const).filter((k) => d.rewards[k]?.length);
+  return `${d.utility}: ${kinds
+    .map((k) => {
+      const xs = d.rewards[k]!;
+      const th = d.theory[k];
+      return `${k} ${pct(xs, (x) => x < 0.1)}/${pct(xs, (x) => x > 0.9)}${th ? ` (theory ${pct(th, (x) => x < 0.1)}/${pct(th, (x) => x > 0.9)})` : ''}`;
+    })
+    .join(', ')}`;
 }
 
 export function rewardHistogramChart(diags: readonly RewardDiagnostics[]): Chart | undefined {
@@ -389,8 +411,9 @@ export function rewardHistogramChart(diags: readonly RewardDiagnostics[]): Chart
     id: 'rm-reward-histogram',
     title: CHART_TITLES['rm-reward-histogram'],
     caption:
-      'Every completion’s reward, as a fraction of its prompt kind. Under collapse open and closed prompts get the same shape; ' +
-      'with the prompt-aware utility, closed prompts should split into two clusters (near 0 and 1) while open prompts spread out.',
+      'Every completion’s reward, as a fraction of its prompt kind. Under collapse open and closed prompts get the same shape; where the ' +
+      'rewards should be is the theory curve of the reward-by-rank chart. ' +
+      (b.lo === 0 && b.hi === 1 ? `Share of rewards at the ends (< 0.1 / > 0.9), data vs theory: ${diags.map(endShares).join('; ')}.` : ''),
     spec: withConfig({
       data: { values: rows },
       ...facetByUtility(utilities.length),
@@ -606,17 +629,26 @@ export function ppoKlToOptimumChart(runs: readonly PpoRun[]): Chart | undefined 
   );
 }
 
-/** Seconds per phase, summed over iterations, per sub-run. */
+/**
+ * Seconds per phase over the whole run, per sub-run. The time/<phase> metrics are running totals
+ * since the run (or its last resume) started: a phase's time is the last value, plus the last
+ * value before every restart of the count (a value lower than the one before it).
+ */
 export function timeSplit(run: PpoRun): { phase: string; seconds: number }[] {
   const sums = new Map<string, number>();
+  const prev = new Map<string, number>();
   for (const rec of run.records)
     for (const [k, v] of Object.entries(rec)) {
       // time/generation, time/scoring, time/optimization…; not rates (tokens per second) or totals.
       const m = /^time\/([a-z_]+)$/.exec(k);
       if (!m || /tokens|per_s|total|elapsed/.test(m[1])) continue;
       const x = num(v);
-      if (x !== undefined) sums.set(m[1], (sums.get(m[1]) ?? 0) + x);
+      if (x === undefined) continue;
+      const before = prev.get(m[1]);
+      if (before !== undefined && x < before) sums.set(m[1], (sums.get(m[1]) ?? 0) + before); // a resume restarted the count
+      prev.set(m[1], x);
     }
+  for (const [phase, last] of prev) sums.set(phase, (sums.get(phase) ?? 0) + last);
   const order = ['generation', 'scoring', 'optimization'];
   return [...sums.entries()]
     .sort((a, b) => (order.indexOf(a[0]) + 1 || 99) - (order.indexOf(b[0]) + 1 || 99) || a[0].localeCompare(b[0]))
@@ -643,13 +675,19 @@ export function ppoTimeChart(runs: readonly PpoRun[]): Chart | undefined {
   const first = rows.filter((r) => r.run === runNames[0]);
   const total0 = first[first.length - 1].x1;
   const split = first.map((r) => `${r.phase} ${Math.round((100 * (r.x1 - r.x0)) / total0)}%`).join(', ');
+  const top = first.reduce((a, b) => (b.x1 - b.x0 > a.x1 - a.x0 ? b : a));
+  const why: Record<string, string> = {
+    generation: 'sampling runs the policy once per new token',
+    scoring: 'the reward model, the reference and the value head each run over every rollout',
+    optimization: 'every rollout is trained on ppo_epochs times, forward and backward',
+  };
   const y = { field: 'run', type: 'nominal', title: null, sort: runNames, axis: runNames.length > 1 ? { labelLimit: 160 } : null };
   return {
     id: 'ppo-time',
     title: CHART_TITLES['ppo-time'],
     caption:
-      `Wall time per phase, summed over all iterations${runNames.length > 1 ? ', one bar per run' : ''} (${runNames.length > 1 ? `${runNames[0]}: ` : ''}${split}, ${fmtSeconds(total0)} in all). ` +
-      'On a CPU generation usually dominates: the policy samples one token at a time.',
+      `Wall time per phase over all iterations${runNames.length > 1 ? ', one bar per run' : ''} (${runNames.length > 1 ? `${runNames[0]}: ` : ''}${split}, ${fmtSeconds(total0)} in all). ` +
+      `Here ${top.phase} takes the most${why[top.phase] ? `: ${why[top.phase]}` : ''}.`,
     spec: withConfig({
       width: FULL,
       height: { step: 30 },
