@@ -8,7 +8,7 @@ import { figure, makeSweepRun, REPORT_RUN, SWEEP } from './report-helpers';
 import { CHART_IDS, NotARunError, writeReport } from '../src/report';
 import { klTarget, naturalCompare, parseDiagnostics, parseDiversity, readRunArtifacts } from '../src/report/artifacts';
 import { buildCharts, estimateTextWidth, lastWarnings, ppoTimeChart, renderSvg, rewardByRankChart, scopeSvgIds, thin, timeSplit } from '../src/report/charts';
-import { fmt } from '../src/report/headline';
+import { fmt, verdictRows } from '../src/report/headline';
 
 const NOW = new Date('2026-01-02T03:04:05Z');
 
@@ -101,8 +101,10 @@ describe('rlhf report: the fixture run', () => {
     assert.deepEqual(
       res.headline.map((h) => h.key),
       // Utilities in the order the config lists them.
-      ['sft-loss', 'heldout-reward', 'reward', 'kl', 'number-entropy', 'kl-to-optimum', 'collapse:logsigmoid', 'collapse:inverse', 'collapse:prompt-aware'],
+      ['sft-loss', 'heldout-reward', 'reward', 'kl', 'number-entropy', 'kl-to-optimum', 'collapse:logsigmoid', 'collapse:inverse', 'collapse:prompt-aware',
+        'verdict:reward-collapse', 'verdict:prompt-aware-curves', 'verdict:prompt-aware-score', 'verdict:mode-collapse', 'verdict:reaches-optimum', 'verdict:not-temperature'],
     );
+    for (const h of res.headline.filter((x) => x.key.startsWith('verdict:'))) assert.ok((h.value === 'yes') === h.pass && /^(yes|no)$/.test(h.value), JSON.stringify(h));
     const ho = res.headline.find((h) => h.key === 'heldout-reward')!;
     const hoPoints = readJsonl(path.join(REPORT_RUN, 'ppo', 'metrics.jsonl')).filter((r) => r['probe/heldout_reward'] !== undefined);
     assert.equal(ho.before, hoPoints[0]['probe/heldout_reward']);
@@ -285,6 +287,39 @@ describe('report helpers', () => {
     assert.doesNotMatch(chart.caption, /held-out/);
     const rows = (chart.spec as { data: { values: { lo?: number; hi?: number }[] } }).data.values.filter((r) => r.lo !== undefined);
     assert.ok(rows.length > 0 && rows.every((r) => r.lo! >= 0 && r.hi! <= 1), JSON.stringify(rows));
+  });
+
+  it('headline verdicts: yes/no by the documented thresholds, from the artifacts', () => {
+    const diag = (utility: string, open: number[], closed: number[], theory: { open: number[]; closed: number[] }, acc: number, score: number) =>
+      ({ file: '', utility, theory, train: { open: { mean: open, std: [] }, closed: { mean: closed, std: [] } }, heldout: {}, curves: [], rewards: {}, accuracy: { train: acc }, collapse_score: score }) as never;
+    const th = { open: [1, 0.5, 0], closed: [1, 0.5, 0] };
+    const pa = { open: [1, 0.6, 0], closed: [1, 1, 0] };
+    const rec = (step: number, kl: number, beta: number, extra: Record<string, number> = {}) => ({ stage: 'ppo', step, time: 0, elapsed: 0, 'objective/kl_coef': beta, 'probe/kl_to_optimum': kl, ...extra });
+    const probe = (entropyFraction: number, tStar: number, left: number) => ({ random_number: { entropy: { policy: entropyFraction * Math.log(100) } }, temperature: { t_star: tStar, kl_at_t_star: left, kl_at_one: 1 } });
+    const artifacts = {
+      runDir: '',
+      rewardModels: [diag('linear', [0.95, 0.55, 0.02], [0.97, 0.45, 0.0], th, 0.93, 0.004), diag('prompt-aware', [1, 0.62, 0.05], [0.98, 0.95, 0.01], pa, 0.95, 0.2)],
+      ppo: [
+        { name: 'beta-0.02', file: '', records: [rec(0, 30, 0.02), rec(10, 2, 0.02)] },
+        { name: 'beta-1', file: '', records: [rec(0, 0.05, 1), rec(10, 0.04, 1)] },
+      ],
+      probe: [
+        { name: 'beta-0.02', file: '', probe: probe(0.2, 0.4, 0.5) },
+        { name: 'beta-1', file: '', probe: probe(0.95, 1.1, 0.001) },
+      ],
+      warnings: [],
+    } as never;
+    const v = Object.fromEntries(verdictRows(artifacts).map((r) => [r.key, r]));
+    assert.deepEqual(Object.keys(v), ['verdict:reward-collapse', 'verdict:prompt-aware-curves', 'verdict:prompt-aware-score', 'verdict:mode-collapse', 'verdict:reaches-optimum', 'verdict:not-temperature']);
+    for (const k of Object.keys(v)) assert.equal(v[k].value, 'yes', `${k}: ${v[k].note}`);
+    assert.match(v['verdict:reaches-optimum'].note!, /30 → 2, fell 15×/);
+    assert.match(v['verdict:prompt-aware-score'].note!, /50×/);
+    // Just past each threshold: 'no'.
+    const worse = { ...(artifacts as object), rewardModels: [diag('linear', [0.95, 0.55, 0.2], [0.97, 0.45, 0.0], th, 0.93, 0.004)], probe: [{ name: 'beta-0.02', file: '', probe: probe(0.51, 0.4, 0.05) }, { name: 'beta-1', file: '', probe: probe(0.95, 1, 0) }] } as never;
+    const w = Object.fromEntries(verdictRows(worse).map((r) => [r.key, r]));
+    assert.equal(w['verdict:reward-collapse'].value, 'no');
+    assert.equal(w['verdict:mode-collapse'].value, 'no');
+    assert.equal(w['verdict:not-temperature'].value, 'no');
   });
 
   it('finds the KL target under the usual spellings', () => {

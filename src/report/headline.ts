@@ -3,7 +3,7 @@
  * SFT loss, PPO reward before → after, the final KL, the random-number entropy before → after,
  * KL(policy ‖ π*), and the collapse score of each trained utility.
  */
-import { num, PpoRun, RunArtifacts, runLabel } from './artifacts';
+import { num, PpoRun, RewardDiagnostics, RunArtifacts, runLabel } from './artifacts';
 import { PPO_METRICS as M } from '../data/artifacts';
 
 export interface HeadlineRow {
@@ -17,6 +17,8 @@ export interface HeadlineRow {
   /** The raw numbers behind `value` (for --json). */
   before?: number;
   after?: number;
+  /** For a verdict row (key 'verdict:…'): whether the effect is shown, by the rule in its note. */
+  pass?: boolean;
 }
 
 /** Three significant digits, no exponent for everyday magnitudes, "–" for a missing value. */
@@ -151,6 +153,132 @@ export function headlineRows(a: RunArtifacts, klTarget?: number): HeadlineRow[] 
       note: `open vs closed reward distributions (0 = collapsed)${acc !== undefined ? `; ${d.accuracy.heldout !== undefined ? 'held-out' : 'train'} accuracy ${pct(acc)}` : ''}`,
       after: score,
     });
+  }
+  return [...rows, ...verdictRows(a)];
+}
+
+/** max over ranks of |mean reward − theory| for one kind, on training prompts. */
+function theoryDistance(d: RewardDiagnostics, kind: 'open' | 'closed'): number | undefined {
+  const m = d.train[kind]?.mean;
+  const t = d.theory[kind];
+  if (!m || !t || m.length !== t.length) return undefined;
+  return Math.max(...m.map((x, i) => Math.abs(x - t[i])));
+}
+
+/** The thresholds the verdicts use (the issue-13 criteria; notes/FORMATS.md documents them). */
+export const VERDICT = { theoryTolerance: 0.1, accuracy: 0.9, collapseRatio: 5, collapsedEntropy: 0.5, diverseEntropy: 0.9, optimumFall: 5, temperatureLeft: 0.1 } as const;
+
+/**
+ * The headline's plain-words verdicts, each 'yes' or 'no' with the numbers and the rule behind it:
+ *   verdict:reward-collapse     a single-utility reward model sits on its theory curve (open and closed)
+ *   verdict:prompt-aware-curves the prompt-aware model keeps open and closed prompts on their own curves
+ *   verdict:prompt-aware-score  its collapse score is ≥ 5× the single-utility model's
+ *   verdict:mode-collapse       the smallest-β policy's random-number entropy ≤ 50% of log 100 (and,
+ *                               with a sweep, the largest-β policy's ≥ 90%)
+ *   verdict:reaches-optimum     KL(policy ‖ π*) of the smallest-β run fell ≥ 5× over PPO
+ *   verdict:not-temperature     no temperature of the reference explains the smallest-β policy (the KL
+ *                               left at the best temperature is ≥ 10% of the KL at T = 1)
+ * A verdict whose artifacts are missing is left out.
+ */
+export function verdictRows(a: RunArtifacts): HeadlineRow[] {
+  const rows: HeadlineRow[] = [];
+  const yes = (b: boolean) => (b ? 'yes' : 'no');
+  const V = VERDICT;
+  const isPromptAware = (d: RewardDiagnostics) => /^prompt-aware/.test(d.utility);
+  const single = a.rewardModels.filter((d) => !isPromptAware(d) && d.theory.open && d.theory.closed);
+  const aware = a.rewardModels.find(isPromptAware);
+  const dist = (d: RewardDiagnostics) => Math.max(theoryDistance(d, 'open') ?? Infinity, theoryDistance(d, 'closed') ?? Infinity);
+  // The single-utility model that fits its theory best (it is the one the collapse claim is about).
+  const best = single.length ? single.reduce((x, y) => (dist(y) < dist(x) ? y : x)) : undefined;
+  if (best) {
+    const ok = dist(best) <= V.theoryTolerance && (best.accuracy.train ?? 0) >= V.accuracy;
+    rows.push({
+      key: 'verdict:reward-collapse',
+      label: 'Reward model collapsed onto the theory’s curve',
+      value: yes(ok),
+      note: `${best.utility}: max |reward − theory| by rank open ${fmt(theoryDistance(best, 'open'))}, closed ${fmt(theoryDistance(best, 'closed'))} (≤ ${V.theoryTolerance}), train accuracy ${pct(best.accuracy.train)} (≥ ${pct(V.accuracy)})`,
+      after: dist(best),
+      pass: ok,
+    });
+  }
+  if (aware) {
+    const o = theoryDistance(aware, 'open');
+    const c = theoryDistance(aware, 'closed');
+    const ok = o !== undefined && c !== undefined && o <= V.theoryTolerance && c <= V.theoryTolerance;
+    rows.push({
+      key: 'verdict:prompt-aware-curves',
+      label: 'Prompt-aware model keeps open and closed prompts on their own curves',
+      value: yes(ok),
+      note: `max |reward − theory| by rank: open ${fmt(o)}, closed ${fmt(c)} (each ≤ ${V.theoryTolerance})`,
+      pass: ok,
+    });
+    if (best && aware.collapse_score !== undefined && best.collapse_score !== undefined) {
+      const ratio = aware.collapse_score / Math.max(best.collapse_score, 1e-12);
+      const okScore = ratio >= V.collapseRatio;
+      rows.push({
+        key: 'verdict:prompt-aware-score',
+        label: 'Prompt-aware reward avoids the collapse',
+        value: yes(okScore),
+        note: `collapse score ${fmt(aware.collapse_score)} vs ${best.utility} ${fmt(best.collapse_score)}: ${fmt(ratio)}× (≥ ${V.collapseRatio}×)`,
+        before: best.collapse_score,
+        after: aware.collapse_score,
+        pass: okScore,
+      });
+    }
+  }
+
+  // PPO runs by β (the last β of each run; a fixed-β sweep has one per run), with their probes.
+  const runs = a.ppo
+    .map((r) => ({ run: r, beta: firstLast(r, M.klCoef).last, probe: a.probe.find((p) => p.name === r.name)?.probe }))
+    .filter((x) => x.beta !== undefined)
+    .sort((x, y) => x.beta! - y.beta!);
+  if (runs.length) {
+    const small = runs[0];
+    const large = runs.length > 1 ? runs[runs.length - 1] : undefined;
+    const hSmall = small.probe?.random_number?.entropy.policy;
+    const hLarge = large?.probe?.random_number?.entropy.policy;
+    if (hSmall !== undefined) {
+      const fs = hSmall / LOG100;
+      const fl = hLarge !== undefined ? hLarge / LOG100 : undefined;
+      const ok = fs <= V.collapsedEntropy && (large === undefined || (fl !== undefined && fl >= V.diverseEntropy));
+      rows.push({
+        key: 'verdict:mode-collapse',
+        label: large ? 'Small β collapses the random-number answers, large β does not' : 'PPO collapsed the random-number answers',
+        value: yes(ok),
+        note: `entropy at β = ${fmt(small.beta)}: ${pct(fs)} of log 100 (≤ ${pct(V.collapsedEntropy)})${large ? `; at β = ${fmt(large.beta)}: ${pct(fl)} (≥ ${pct(V.diverseEntropy)})` : ''}`,
+        before: fs,
+        after: fl,
+        pass: ok,
+      });
+    }
+    const k = firstLast(small.run, M.probeKlToOptimum);
+    if (k.first !== undefined && k.last !== undefined && k.last !== k.first) {
+      const fall = k.first / Math.max(k.last, 1e-12);
+      const ok = fall >= V.optimumFall;
+      rows.push({
+        key: 'verdict:reaches-optimum',
+        label: 'The small-β policy moves toward the KL-regularised optimum π*',
+        value: yes(ok),
+        note: `KL(policy ‖ π*) at β = ${fmt(small.beta)}: ${fmt(k.first)} → ${fmt(k.last)}, fell ${fmt(fall)}× (≥ ${V.optimumFall}×; π* with the reward PPO optimised)`,
+        before: k.first,
+        after: k.last,
+        pass: ok,
+      });
+    }
+    const t = small.probe?.temperature;
+    if (t?.kl_at_t_star !== undefined && t.kl_at_one !== undefined && t.t_star !== undefined) {
+      const left = t.kl_at_t_star / Math.max(t.kl_at_one, 1e-12);
+      const ok = left >= V.temperatureLeft;
+      rows.push({
+        key: 'verdict:not-temperature',
+        label: 'The small-β change is not a temperature change',
+        value: yes(ok),
+        note: `best temperature of the reference T* = ${fmt(t.t_star)} leaves KL ${fmt(t.kl_at_t_star)} of ${fmt(t.kl_at_one)} at T = 1 (${pct(left)}; ≥ ${pct(V.temperatureLeft)} means the shape changed)`,
+        before: t.kl_at_one,
+        after: t.kl_at_t_star,
+        pass: ok,
+      });
+    }
   }
   return rows;
 }
