@@ -19,10 +19,19 @@
  * iteration's extra time is reported as the probe's. The first iteration carries the backend's
  * warm-up (kernel creation, GPU autotuning), so the mean over the later ones is reported as well.
  *
+ * With --policy DIR it runs on an existing model directory instead (e.g. models/tiny-sft, the
+ * setting `npm run bench:compare` times against TRL's PPOTrainer), and the reward model is that
+ * trunk with a random head, saved with saveRewardModel into --reward-model DIR (kept, so that the
+ * reference script scores with the very same model) or into the temporary directory; a
+ * --reward-model directory that already holds a model is used as it is.
+ *
  * Usage: node dist/bench/ppo-gpt2.js [--backend auto] [--iterations 5] [--batch 8]
- *        [--response-length 16] [--ppo-epochs 4] [--out FILE] [--keep]
- * --batch is both batch_size and mini_batch_size (one gradient step per PPO epoch). The results go
- * to bench/results/ppo-gpt2-<backend>.json, or to --out.
+ *        [--mini-batch B] [--response-length 16] [--ppo-epochs 4] [--value-model shared|separate]
+ *        [--policy DIR] [--reward-model DIR] [--setup-only] [--out FILE] [--keep]
+ * --setup-only writes the models (the reward model into --reward-model) and stops before PPO.
+ * --batch is batch_size; --mini-batch is mini_batch_size (default: --batch, one gradient step per
+ * PPO epoch). The results go to bench/results/ppo-gpt2-<backend>.json (ppo-<model dir name>-…
+ * with --policy), or to --out.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -30,7 +39,7 @@ import * as path from 'node:path';
 import { selectBackend, BackendChoice, BackendReport } from '../src/backend';
 import { tf, Tensor2D } from '../src/backend/tf';
 import { GPT2_124M } from '../src/model/config';
-import { disposeBundle, initModel, saveModel } from '../src/model/checkpoint';
+import { disposeBundle, initModel, loadModel, ModelBundle, saveModel } from '../src/model/checkpoint';
 import { initRewardHead, REWARD_HEAD, saveRewardModel } from '../src/model/reward-model';
 import { gpt2Tokenizer } from '../src/tokenizer/gpt2-bpe';
 import { runPpo } from '../src/ppo/stage';
@@ -67,7 +76,7 @@ export interface PpoGpt2Result {
   backend: Pick<BackendReport, 'chosen' | 'tfjsBackend' | 'gpu' | 'devices' | 'warning' | 'versions'>;
   date: string;
   model: string;
-  settings: { iterations: number; batch_size: number; mini_batch_size: number; ppo_epochs: number; response_length: number; prompts: string };
+  settings: { iterations: number; batch_size: number; mini_batch_size: number; ppo_epochs: number; response_length: number; value_model: 'shared' | 'separate'; prompts: string };
   /** Seconds spent before PPO: building the tokenizer, initialising and saving the two models. */
   setup_seconds: { tokenizer: number; init_policy: number; save_policy: number; save_reward_model: number };
   /** runPpo from call to return: loading both models, the probes, the iterations, the final save. */
@@ -78,6 +87,11 @@ export interface PpoGpt2Result {
   seconds_per_iteration_after_first: number | null;
   /** The probes' time: the probed iterations' `other` less the mean `other` of the rest. */
   probe_seconds: number | null;
+  /**
+   * Median seconds per phase over the iterations after the first (all of them if there is one);
+   * `wall` only over those without probes. What `npm run bench:compare` reads.
+   */
+  phase_seconds_after_first: { wall: number | null; generation: number; scoring: number; optimization: number };
   /** Share of those iterations' summed wall time per phase (time/* metrics; other = the rest). */
   phase_split: { generation: number; scoring: number; optimization: number; other: number };
   per_iteration: PpoIterationTime[];
@@ -93,51 +107,68 @@ async function main(): Promise<void> {
   const tStart = performance.now();
   const iterations = intArg('iterations', 5);
   const batch = intArg('batch', 8);
+  const miniBatch = intArg('mini-batch', batch);
   const responseLength = intArg('response-length', 16);
   const ppoEpochs = intArg('ppo-epochs', 4);
+  const valueModel = arg('value-model') ?? 'shared';
+  if (valueModel !== 'shared' && valueModel !== 'separate') throw new Error(`--value-model ${valueModel}: expected shared or separate`);
+  const policyArg = arg('policy');
+  const rewardArg = arg('reward-model');
   const promptsFile = path.join(DATA_DIR, 'tasks', 'prompts-train.jsonl');
 
   const backend = await selectBackend((arg('backend') ?? 'auto') as BackendChoice);
   console.error(`ppo-gpt2: backend ${backend.chosen}${backend.gpu ? ` on ${backend.devices[0]}` : ' (no GPU)'}${backend.warning ? `; ${backend.warning}` : ''}`);
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rlhf-ppo-gpt2-'));
-  const policyDir = path.join(dir, 'policy');
-  const rewardDir = path.join(dir, 'reward');
+  const policyDir = policyArg ? path.resolve(policyArg) : path.join(dir, 'policy');
+  const rewardDir = rewardArg ? path.resolve(rewardArg) : path.join(dir, 'reward');
   const outDir = path.join(dir, 'ppo');
   try {
-    // The real GPT-2 tokenizer (50,257 tokens), built from OpenAI's vocabulary files.
-    let t = performance.now();
-    const tokenizer = gpt2Tokenizer();
-    const tTok = secondsSince(t);
-    if (tokenizer.vocabSize !== GPT2_124M.vocab_size) throw new Error(`GPT-2 tokenizer has ${tokenizer.vocabSize} tokens, expected ${GPT2_124M.vocab_size}`);
-
-    t = performance.now();
-    const policy = initModel(GPT2_124M, tokenizer, 1);
-    const tInit = secondsSince(t);
+    let tTok = 0;
+    let tInit = 0;
     let tSavePolicy = 0;
     let tSaveRm = 0;
-    try {
+    const haveRm = fs.existsSync(path.join(rewardDir, 'config.json'));
+    let policy: ModelBundle | undefined;
+    if (!policyArg) {
+      // The real GPT-2 tokenizer (50,257 tokens), built from OpenAI's vocabulary files.
+      let t = performance.now();
+      const tokenizer = gpt2Tokenizer();
+      tTok = secondsSince(t);
+      if (tokenizer.vocabSize !== GPT2_124M.vocab_size) throw new Error(`GPT-2 tokenizer has ${tokenizer.vocabSize} tokens, expected ${GPT2_124M.vocab_size}`);
       t = performance.now();
-      await saveModel(policyDir, policy);
-      tSavePolicy = secondsSince(t);
-      // The reward model: the same random trunk with a random scalar head, saved as train-rm saves
-      // one (raw scores, as configs/hh-rlhf-gpt2.yaml). Its cost in PPO is that of a 124M forward.
-      const head = tf.tensor2d(initRewardHead(GPT2_124M, 2), [1, GPT2_124M.n_embd]) as Tensor2D;
-      try {
-        t = performance.now();
-        await saveRewardModel(rewardDir, { ...policy, heads: { [REWARD_HEAD]: head }, rlhf: { reward: { squash: 'none', head: REWARD_HEAD } } });
-        tSaveRm = secondsSince(t);
-      } finally {
-        head.dispose();
+      policy = initModel(GPT2_124M, tokenizer, 1);
+      tInit = secondsSince(t);
+    } else if (!haveRm) {
+      policy = await loadModel(policyDir);
+    }
+    try {
+      let t = performance.now();
+      if (!policyArg && policy) {
+        await saveModel(policyDir, policy);
+        tSavePolicy = secondsSince(t);
+      }
+      // The reward model: the policy's trunk with a random scalar head, saved as train-rm saves
+      // one (raw scores, as configs/hh-rlhf-gpt2.yaml). Its cost in PPO is that of a forward.
+      if (!haveRm && policy) {
+        const head = tf.tensor2d(initRewardHead(policy.config, 2), [1, policy.config.n_embd]) as Tensor2D;
+        try {
+          t = performance.now();
+          await saveRewardModel(rewardDir, { ...policy, heads: { [REWARD_HEAD]: head }, rlhf: { reward: { squash: 'none', head: REWARD_HEAD } } });
+          tSaveRm = secondsSince(t);
+        } finally {
+          head.dispose();
+        }
       }
     } finally {
-      disposeBundle(policy);
+      if (policy) disposeBundle(policy);
     }
     console.error(`ppo-gpt2: tokenizer ${tTok.toFixed(1)} s, init ${tInit.toFixed(1)} s, save policy ${tSavePolicy.toFixed(1)} s, save reward model ${tSaveRm.toFixed(1)} s`);
+    if (process.argv.includes('--setup-only')) return;
 
     // PPO: probes only where the trainer always runs them (before the first and after the last
     // iteration), no held-out prompts, no checkpoint before the end.
-    t = performance.now();
+    const t = performance.now();
     const result = await runPpo({
       policy: policyDir,
       rewardModel: rewardDir,
@@ -147,9 +178,10 @@ async function main(): Promise<void> {
       cfg: PPOConfigSchema.parse({
         iterations,
         batch_size: batch,
-        mini_batch_size: batch,
+        mini_batch_size: miniBatch,
         ppo_epochs: ppoEpochs,
         response_length: responseLength,
+        value_model: valueModel,
         probe_every: iterations + 1,
         checkpoint_every: iterations + 1,
       }),
@@ -175,15 +207,25 @@ async function main(): Promise<void> {
     const sum = (k: 'wall' | 'generation' | 'scoring' | 'optimization' | 'other', rows = plain) => rows.reduce((s, r) => s + r[k], 0);
     const wallSum = sum('wall');
     const later = plain.filter((r) => r.iteration > 1);
+    const afterFirst = per.length > 1 ? per.slice(1) : per;
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const wallAfterFirst = afterFirst.filter((r) => !r.probe).map((r) => r.wall);
+    const modelName = policyArg ? `${path.relative(ROOT, policyDir) || policyDir} (${valueModel} value model); reward model: its trunk with a random head` : 'GPT-2 124M shape (12 layers, 768 wide, 50,257 tokens), random weights; reward model of the same shape';
     const out: PpoGpt2Result = {
       backend: { chosen: backend.chosen, tfjsBackend: backend.tfjsBackend, gpu: backend.gpu, devices: backend.devices, warning: backend.warning, versions: backend.versions },
       date: new Date().toISOString(),
-      model: 'GPT-2 124M shape (12 layers, 768 wide, 50,257 tokens), random weights; reward model of the same shape',
-      settings: { iterations, batch_size: batch, mini_batch_size: batch, ppo_epochs: ppoEpochs, response_length: responseLength, prompts: path.relative(ROOT, promptsFile) },
+      model: modelName,
+      settings: { iterations, batch_size: batch, mini_batch_size: miniBatch, ppo_epochs: ppoEpochs, response_length: responseLength, value_model: valueModel, prompts: path.relative(ROOT, promptsFile) },
       setup_seconds: { tokenizer: tTok, init_policy: tInit, save_policy: tSavePolicy, save_reward_model: tSaveRm },
       run_ppo_seconds: tPpo,
       seconds_per_iteration: wallSum / plain.length,
       seconds_per_iteration_after_first: later.length ? sum('wall', later) / later.length : null,
+      phase_seconds_after_first: {
+        wall: wallAfterFirst.length ? median(wallAfterFirst) : null,
+        generation: median(afterFirst.map((r) => r.generation)),
+        scoring: median(afterFirst.map((r) => r.scoring)),
+        optimization: median(afterFirst.map((r) => r.optimization)),
+      },
       probe_seconds: probed.length && plain !== per ? sum('other', probed) / probed.length - sum('other') / plain.length : null,
       phase_split: {
         generation: sum('generation') / wallSum,
@@ -199,7 +241,7 @@ async function main(): Promise<void> {
     };
 
     const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
-    console.log(`PPO, GPT-2 124M shape, ${backend.chosen}: batch ${batch}, response_length ${responseLength}, ppo_epochs ${ppoEpochs}`);
+    console.log(`PPO, ${modelName}, ${backend.chosen}: batch ${batch}, mini-batch ${miniBatch}, response_length ${responseLength}, ppo_epochs ${ppoEpochs}`);
     console.log('iteration   wall s   generation   scoring   optimization   other');
     for (const r of per)
       console.log(
@@ -213,7 +255,7 @@ async function main(): Promise<void> {
     );
     console.log(`runPpo ${tPpo.toFixed(1)} s (loading, probes, final save included); total ${out.total_seconds.toFixed(1)} s`);
 
-    const file = arg('out') ?? path.join(ROOT, 'bench', 'results', `ppo-gpt2-${backend.chosen}.json`);
+    const file = arg('out') ?? path.join(ROOT, 'bench', 'results', `ppo-${policyArg ? path.basename(policyDir) : 'gpt2'}-${backend.chosen}.json`);
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     writeJsonAtomic(file, out);
     console.log(`written ${file}`);
