@@ -102,41 +102,45 @@ export function sampleFromLogits(
   const T = greedy ? 1 : opts.temperature;
   let max = -Infinity;
   for (let i = 0; i < V; i++) if (row[i] > max) max = row[i];
-  // log-softmax of logits / T, computed stably.
+  // One pass of exp: e_i = exp(z_i), z_i = (logit_i − max)/T (stable); p_i = e_i/Σe, log p_i = z_i − lse,
+  // entropy = −Σ p_i (z_i − lse) = lse − Σ e_i z_i / Σe.
+  const e = new Float64Array(V);
   let sum = 0;
-  for (let i = 0; i < V; i++) sum += Math.exp((row[i] - max) / T);
-  const lse = Math.log(sum);
-  const logp = (i: number) => (row[i] - max) / T - lse;
-  let entropy = 0;
+  let ez = 0;
   for (let i = 0; i < V; i++) {
-    const lp = logp(i);
-    entropy -= Math.exp(lp) * lp;
+    const z = (row[i] - max) / T;
+    const x = Math.exp(z);
+    e[i] = x;
+    sum += x;
+    ez += x * z;
   }
+  const lse = Math.log(sum);
+  const entropy = lse - ez / sum;
+  const logp = (i: number) => (row[i] - max) / T - lse;
   let token: number;
   if (greedy) {
     token = 0;
     for (let i = 1; i < V; i++) if (row[i] > row[token]) token = i;
   } else {
-    const probs = new Float64Array(V);
-    for (let i = 0; i < V; i++) probs[i] = Math.exp(logp(i));
+    // The categorical draw normalises its weights: e itself, zeroed outside top-k / top-p.
     const topK = opts.topK ?? 0;
     const topP = opts.topP ?? 1;
     if ((topK > 0 && topK < V) || topP < 1) {
-      const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
+      const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => e[b] - e[a] || a - b);
       let keep = topK > 0 ? Math.min(topK, V) : V;
       if (topP < 1) {
         let cum = 0;
         for (let r = 0; r < keep; r++) {
-          cum += probs[order[r]];
+          cum += e[order[r]] / sum;
           if (cum >= topP) {
             keep = r + 1;
             break;
           }
         }
       }
-      for (let r = keep; r < V; r++) probs[order[r]] = 0;
+      for (let r = keep; r < V; r++) e[order[r]] = 0;
     }
-    token = rng.categorical(probs);
+    token = rng.categorical(e);
   }
   return { token, logprob: logp(token), entropy };
 }
