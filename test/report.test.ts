@@ -7,7 +7,7 @@ import { assertBuiltCli } from './built-cli';
 import { figure, makeSweepRun, REPORT_RUN, SWEEP } from './report-helpers';
 import { CHART_IDS, NotARunError, writeReport } from '../src/report';
 import { klTarget, naturalCompare, parseDiagnostics, parseDiversity, readRunArtifacts } from '../src/report/artifacts';
-import { buildCharts, estimateTextWidth, lastWarnings, ppoTimeChart, renderSvg, rewardByRankChart, scopeSvgIds, thin, timeSplit } from '../src/report/charts';
+import { buildCharts, estimateTextWidth, lastWarnings, optimumVerdict, ppoTimeChart, renderSvg, rewardByRankChart, scopeSvgIds, thin, timeSplit } from '../src/report/charts';
 import { fmt, verdictRows } from '../src/report/headline';
 
 const NOW = new Date('2026-01-02T03:04:05Z');
@@ -320,6 +320,12 @@ describe('report helpers', () => {
     assert.equal(w['verdict:reward-collapse'].value, 'no');
     assert.equal(w['verdict:mode-collapse'].value, 'no');
     assert.equal(w['verdict:not-temperature'].value, 'no');
+  });
+
+  it('says plainly whether a policy reached π* within the stated tolerance', () => {
+    assert.equal(optimumVerdict('beta-0.02', 0.02, 1.19, 32.4), 'beta-0.02 (β = 0.02) did not reach π*: KL(policy ‖ π*) = 1.19 nats, more than 0.1 (the reference is at 32.4).');
+    assert.equal(optimumVerdict('beta-1', 1, 0.03, 0.05), 'beta-1 (β = 1) reached π*: KL(policy ‖ π*) = 0.03 ≤ 0.1 nats (the reference is at 0.05).');
+    assert.equal(optimumVerdict('x', 1, undefined, 0.05), '');
   });
 
   it('finds the KL target under the usual spellings', () => {

@@ -10,6 +10,7 @@
 import * as vega from 'vega';
 import { compile, TopLevelSpec } from 'vega-lite';
 import { PPO_METRICS as M } from '../data/artifacts';
+import { firstLast, fmt } from './headline';
 import {
   DiversityViews,
   MeanStd,
@@ -273,8 +274,12 @@ export function numberDistributionChart(probes: readonly ProbeRun[]): Chart | un
     title: CHART_TITLES['probe-numbers'],
     caption:
       'Exact probability of each answer to "tell me a random number": the reference (SFT) policy, the tuned policy, and ' +
-      'π* ∝ π_ref·exp(r/β), the optimum PPO is after (√ scale keeps small probabilities visible). ' +
-      'Mode collapse is the policy piling its mass on a few numbers; a policy on top of π* means the optimiser did its job.',
+      'π* ∝ π_ref·exp(r/β), the optimum of the objective the policy was tuned on (√ scale keeps small probabilities visible). ' +
+      'Mode collapse is the policy piling its mass on a few numbers. ' +
+      runs
+        .filter((r) => r.probe.random_number!.optimum)
+        .map((r) => optimumVerdict(runLabel(r.name), r.probe.random_number!.beta, r.probe.random_number!.kl_policy_optimum, r.probe.random_number!.kl_reference_optimum))
+        .join(' '),
     spec: withConfig(spec),
   };
 }
@@ -620,11 +625,30 @@ export function ppoProbeEntropyChart(runs: readonly PpoRun[]): Chart | undefined
   );
 }
 
+/** KL(policy ‖ π*) within which the policy counts as having reached π* (nats). */
+export const OPTIMUM_TOLERANCE = 0.1;
+
+/** One plain sentence: did the tuned policy reach π* within the tolerance, or not, with the numbers. */
+export function optimumVerdict(run: string, beta: number | undefined, klPolicy: number | undefined, klReference: number | undefined): string {
+  if (klPolicy === undefined) return '';
+  const who = `${run || 'The policy'}${beta !== undefined ? ` (β = ${fmt(beta)})` : ''}`;
+  const from = klReference !== undefined ? ` (the reference is at ${fmt(klReference)})` : '';
+  return klPolicy <= OPTIMUM_TOLERANCE
+    ? `${who} reached π*: KL(policy ‖ π*) = ${fmt(klPolicy)} ≤ ${OPTIMUM_TOLERANCE} nats${from}.`
+    : `${who} did not reach π*: KL(policy ‖ π*) = ${fmt(klPolicy)} nats, more than ${OPTIMUM_TOLERANCE}${from}.`;
+}
+
 export function ppoKlToOptimumChart(runs: readonly PpoRun[]): Chart | undefined {
   return ppoChart(
     'ppo-kl-to-optimum',
     CHART_TITLES['ppo-kl-to-optimum'],
-    'Distance from the exact optimum π* ∝ π_ref·exp(r/β) of the KL-regularised objective on the random-number prompt (log scale). With a fixed β it should fall: the optimiser reaching what the objective asks.',
+    'Distance from the exact optimum π* ∝ π_ref·exp(r/β) of the KL-regularised objective on the random-number prompt (log scale). With a fixed β it should fall: the optimiser reaching what the objective asks. ' +
+      runs
+        .map((r) => {
+          const k = firstLast(r, M.probeKlToOptimum);
+          return optimumVerdict(runLabel(r.name), firstLast(r, M.klCoef).last, k.last, k.first);
+        })
+        .join(' '),
     ppoLineSpec(runs, [{ key: M.probeKlToOptimum, label: 'KL to π*' }], { yTitle: 'KL(policy ‖ π*)', logY: true }),
   );
 }
