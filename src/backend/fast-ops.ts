@@ -9,7 +9,8 @@
  *   op(a)·op(b)      transposes made explicit, untransposed  MatMul with transpose flags     as wasm
  *                    XNNPACK product; long k: blocked kernel
  *   batched product  SIMD kernel, transposes read in place   BatchMatMulV2 with adj flags    explicit transposes
- *   KV cache         preallocated, rows written in place     growing (concat)                growing
+ *   KV cache         preallocated, rows written in place,    resource variables written in   growing (concat)
+ *                    products over the filled rows           place, unfilled rows masked
  *   Σ over rows      1ᵀ·x (a reduction is slow on wasm)      Sum                             1ᵀ·x
  *   row mean         Mean                                    Mean (tfjs-node adds a Cast)    Mean
  *   scatter-add rows JS on the downloaded gradient            UnsortedSegmentSum              UnsortedSegmentSum
@@ -24,7 +25,7 @@
 import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from './tf';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { ADAM_STEP, adamStepOp, FAST_BATCH_MATMUL, fastBatchMatMulOp, WRITE_ROWS, wasmSumSquares, writeRowsOp } from './wasm-kernels';
-import { nativeMatMul, nativeMeanLastAxis, NativeAdamSlot, nativeSumSquares, onNativeTensorflow } from './tf-native';
+import { nativeMatMul, nativeMeanLastAxis, NativeAdamSlot, NativeKvBuffer, nativeSumSquares, onNativeTensorflow } from './tf-native';
 
 /** Whether the active backend has a kernel (used to route around kernels a backend lacks). */
 export function hasKernel(kernelName: string): boolean {
@@ -118,14 +119,38 @@ export function scatterAddRows(dy: Tensor2D, ids: Tensor1D, rows: number): Tenso
 // KV cache written in place
 // ─────────────────────────────────────────────────────────────────────────────────────────────
 
-/** Whether the backend can keep a preallocated KV cache: rows written in place, products over a prefix. */
-export function kvCacheInPlace(): boolean {
-  return hasKernel(WRITE_ROWS) && hasKernel(FAST_BATCH_MATMUL);
+/**
+ * How the backend keeps a preallocated KV cache written in place (Hugging Face's StaticCache):
+ *   'prefix'  wasm: a kernel writes a step's rows, products read only the filled rows (bRows);
+ *   'masked'  tensorflow: a resource variable takes the rows in place; attention reads the whole
+ *             buffer and masks the rows not filled yet;
+ * or undefined: the cache grows by concatenation (each step copies it).
+ */
+export type KvCacheMode = 'prefix' | 'masked';
+export function kvCacheMode(): KvCacheMode | undefined {
+  if (hasKernel(WRITE_ROWS) && hasKernel(FAST_BATCH_MATMUL)) return 'prefix';
+  if (onNativeTensorflow()) return 'masked';
+  return undefined;
 }
 
-/** Write x [B, T, D] into rows [at, at + T) of each of buf's matrices [B, capacity, D], in place. */
-export function writeRows(buf: Tensor3D, x: Tensor3D, at: number): void {
-  writeRowsOp(buf, x, at);
+/** One layer's keys or values, [B·H, capacity, D], written in place. */
+export interface KvBuffer {
+  /** Rows [at, at + T) of every matrix ← x [B·H, T, D]. */
+  write(x: Tensor3D, at: number): void;
+  /** The buffer as a tensor to multiply with (valid within the step that read it). */
+  read(): Tensor3D;
+  dispose(): void;
+}
+
+/** A zeroed buffer (rows past the filled ones are read, masked or not, and must not be NaN). */
+export function newKvBuffer(shape: [number, number, number]): KvBuffer {
+  if (onNativeTensorflow()) {
+    const b = new NativeKvBuffer(shape);
+    return { write: (x, at) => b.write(x, at), read: () => b.read() as Tensor3D, dispose: () => b.dispose() };
+  }
+  if (kvCacheMode() !== 'prefix') throw new Error('newKvBuffer: this backend keeps no in-place KV cache (kvCacheMode())');
+  const t = tf.keep(tf.zeros(shape)) as Tensor3D;
+  return { write: (x, at) => writeRowsOp(t, x, at), read: () => t, dispose: () => t.dispose() };
 }
 
 // ─────────────────────────────────────────────────────────────────────────────────────────────

@@ -42,6 +42,7 @@ interface Binding {
   TF_FLOAT: number;
   TF_INT32: number;
   TF_ATTR_TYPE: number;
+  TF_ATTR_INT: number;
   TF_ATTR_SHAPE: number;
   TF_ATTR_STRING: number;
   TF_ATTR_BOOL: number;
@@ -210,6 +211,51 @@ export function nativeMatMul(a: Tensor, b: Tensor, transA: boolean, transB: bool
     { name: 'transpose_b', type: B.TF_ATTR_BOOL, value: transB },
   ];
   return be.createOutputTensor(B.executeOp('MatMul', attrs, be.getInputTensorIds([a, b]), 1)[0]) as Tensor2D;
+}
+
+/**
+ * A KV-cache buffer [B·H, capacity, D] in a resource variable, written in place: a step's rows go
+ * in with ResourceStridedSliceAssign (TensorFlow writes in place when nothing else holds the
+ * buffer), and attention reads the whole buffer through ReadVariableOp (no copy; unfilled rows are
+ * masked). The read of one step must be freed before the next write, or TensorFlow copies the
+ * buffer first: a step's reads live in its tidy.
+ */
+export class NativeKvBuffer {
+  private readonly be = nodeBackend();
+  private readonly v: ResourceVar;
+
+  constructor(readonly shape: [number, number, number]) {
+    const zeros = tf.zeros(shape);
+    this.v = new ResourceVar(shape, zeros);
+    zeros.dispose(); // the variable holds the only reference now
+  }
+
+  /** Rows [at, at + T) of every matrix ← x [B·H, T, D]. */
+  write(x: Tensor, at: number): void {
+    const B = this.be.binding;
+    const T = x.shape[1]!;
+    const idx = tf.tidy(() => [tf.tensor1d([0, at, 0], 'int32'), tf.tensor1d([this.shape[0], at + T, this.shape[2]], 'int32'), tf.tensor1d([1, 1, 1], 'int32')]);
+    try {
+      const int = (name: string) => ({ name, type: B.TF_ATTR_INT, value: 0 });
+      B.executeOp(
+        'ResourceStridedSliceAssign',
+        [{ name: 'T', type: B.TF_ATTR_TYPE, value: B.TF_FLOAT }, { name: 'Index', type: B.TF_ATTR_TYPE, value: B.TF_INT32 }, int('begin_mask'), int('end_mask'), int('ellipsis_mask'), int('new_axis_mask'), int('shrink_axis_mask')],
+        [this.v.id, ...this.be.getInputTensorIds([...idx, x])],
+        0,
+      );
+    } finally {
+      tf.dispose(idx);
+    }
+  }
+
+  /** The whole buffer, shared with the variable (valid until the next write). */
+  read(): Tensor {
+    return this.v.read();
+  }
+
+  dispose(): void {
+    this.v.dispose();
+  }
 }
 
 /** Σ over tensors of Σx², as one L2Loss (Σx²/2) per tensor and one AddN, read once. */

@@ -13,7 +13,7 @@
 import { tf, Tensor, Tensor1D, Tensor2D, Tensor3D } from '../backend/tf';
 import { attentionScale, GPT2Config, innerDim, tiedEmbeddings } from './config';
 import { bmm, bmmBT, bmmPrefix, embedding, linear, matmul, tiedHead } from './ops';
-import { appendKV, disposeCache, KVCache } from './kv-cache';
+import { appendKV, disposeCache, inPlaceMode, KVCache, LayerKV } from './kv-cache';
 import { activation, layerNorm, targetLogProbs } from './fused';
 import { Rng } from '../util/rng';
 
@@ -164,7 +164,7 @@ export function positionIdsFromMask(mask: Tensor2D, offset?: Tensor2D): Tensor2D
  * real), −1e9 elsewhere. exp(−1e9) is exactly 0 in float32, the same as Hugging Face's finfo.min.
  */
 function attentionBias(keyMask: Tensor2D, T: number, past: number): Tensor {
-  const S = past + T;
+  const S = keyMask.shape[1]; // past + T, or an in-place cache's capacity (rows past past + T are causally masked)
   const causal = tf.linalg.bandPart(tf.ones([T, S]), -1, past); // 1 where s ≤ past + t
   const allowed = tf.mul(causal.reshape([1, 1, T, S]), keyMask.reshape([-1, 1, 1, S]));
   return tf.mul(tf.sub(allowed, 1), 1e9);
@@ -182,7 +182,7 @@ function pickBias(pick: Tensor2D, keyMask: Tensor2D): Tensor {
 interface PassContext {
   cfg: GPT2Config;
   params: Params;
-  /** Batch, new positions, and key positions (cached + new). */
+  /** Batch, new positions, and key positions attended over (cached + new; an in-place cache read whole: its capacity). */
   B: number;
   T: number;
   S: number;
@@ -215,7 +215,7 @@ function mergeHeads(y: Tensor3D, B: number, T: number, H: number): Tensor2D {
  * block's keys/values for the cache. Q = T, or 1 with `pick` (one query per row).
  *   q, k, v = split(h·W_attn + b_attn);  a = softmax(q·kᵀ·scale + bias)·v;  out = a·W_proj + b_proj
  */
-function attention(ctx: PassContext, i: number, h: Tensor2D, pick?: Tensor2D): { out: Tensor2D; kv: { k: Tensor3D; v: Tensor3D; rows?: number } } {
+function attention(ctx: PassContext, i: number, h: Tensor2D, pick?: Tensor2D): { out: Tensor2D; kv: LayerKV } {
   const { cfg, B, T, S } = ctx;
   const H = cfg.n_head;
   const P = (n: string) => ctx.params[p(i, n)];
@@ -227,12 +227,13 @@ function attention(ctx: PassContext, i: number, h: Tensor2D, pick?: Tensor2D): {
   const kv = appendKV(ctx.cache, i, splitHeads(k2, B, T, H), splitHeads(v2, B, T, H), ctx.cacheCapacity); // [B·H, S, D]
   // The picked query's bias row: causal row of its position (pick · causal) times the key mask.
   const bias = pick ? pickBias(pick, ctx.keyMask) : ctx.bias; // [B, 1, Q, S]
-  // A preallocated cache holds S filled rows of its buffers: attend over those only.
-  const qk = kv.rows === undefined ? bmmBT(q, kv.k) : bmmPrefix(q, kv.k, kv.rows, true); // [B·H, Q, S]
+  // An in-place cache holds S filled rows of its buffers: attend over those only ('prefix'), or
+  // over the whole buffer with the rest masked by the bias ('masked').
+  const qk = kv.mode === 'prefix' ? bmmPrefix(q, kv.k, kv.rows!, true) : bmmBT(q, kv.k); // [B·H, Q, S]
   // 1/√D (scale_attn_weights), and 1/(i + 1) with scale_attn_by_inverse_layer_idx.
   const scores = tf.add(tf.mul(qk, attentionScale(cfg, i)).reshape([B, H, Q, S]), bias);
   const probs = tf.softmax(scores).reshape([B * H, Q, S]) as Tensor3D;
-  const a = kv.rows === undefined ? bmm(probs, kv.v) : bmmPrefix(probs, kv.v, kv.rows, false); // [B·H, Q, D]
+  const a = kv.mode === 'prefix' ? bmmPrefix(probs, kv.v, kv.rows!, false) : bmm(probs, kv.v); // [B·H, Q, D]
   const out = linear(mergeHeads(a, B, Q, H), P('attn.c_proj.weight') as Tensor2D, P('attn.c_proj.bias') as Tensor1D);
   return { out, kv };
 }
@@ -248,7 +249,7 @@ function mlp(ctx: PassContext, i: number, h: Tensor2D): Tensor2D {
  * Block i (pre-LayerNorm): x ← x + attn(ln_1(x)); x ← x + mlp(ln_2(x)). x: [N, C] → [N, C], or
  * with `pick` [B, C] (only the picked position of each row continues after attention).
  */
-function block(ctx: PassContext, i: number, x: Tensor2D, pick?: Tensor2D): { x: Tensor2D; kv: { k: Tensor3D; v: Tensor3D; rows?: number } } {
+function block(ctx: PassContext, i: number, x: Tensor2D, pick?: Tensor2D): { x: Tensor2D; kv: LayerKV } {
   const P = (n: string) => ctx.params[p(i, n)];
   const eps = ctx.cfg.layer_norm_epsilon;
   const { out, kv } = attention(ctx, i, layerNorm(x, P('ln_1.weight'), P('ln_1.bias'), eps), pick);
@@ -287,13 +288,17 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
   const mask = (opts.attentionMask ?? tf.ones([B, T])).toFloat() as Tensor2D;
   const keyMask = opts.cache ? (tf.concat([opts.cache.mask, mask], 1) as Tensor2D) : mask; // [B, S]
   const S = past + T;
+  // An in-place cache read whole ('masked') is attended over all its rows: the bias masks the unfilled ones.
+  const capacity = opts.cache?.capacity ?? (opts.useCache ? opts.cacheCapacity : undefined);
+  const mode = inPlaceMode(opts.cache, T, opts.useCache ? opts.cacheCapacity : undefined);
+  const W = mode === 'masked' ? capacity! : S;
   const ctx: PassContext = {
     cfg,
     params,
     B,
     T,
-    S,
-    bias: attentionBias(keyMask, T, past),
+    S: W,
+    bias: attentionBias(W > S ? (tf.pad(keyMask, [[0, 0], [0, W - S]]) as Tensor2D) : keyMask, T, past),
     keyMask,
     cache: opts.cache,
     cacheCapacity: opts.useCache ? opts.cacheCapacity : undefined,
@@ -318,21 +323,23 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
 
   const newK: Tensor3D[] = [];
   const newV: Tensor3D[] = [];
-  let preallocated = false;
+  const buffers: NonNullable<KVCache['buffers']> = [];
   for (let i = start; i < end; i++) {
     // In the last block run, with pick, only one query per row continues.
     const r = block(ctx, i, x, opts.pick && i === end - 1 ? opts.pick : undefined);
     x = r.x;
-    newK.push(r.kv.k);
-    newV.push(r.kv.v);
-    if (r.kv.rows !== undefined) preallocated = true;
+    if (r.kv.buffers) buffers.push(r.kv.buffers);
+    else {
+      newK.push(r.kv.k);
+      newV.push(r.kv.v);
+    }
   }
   if (opts.finalNorm ?? end === cfg.n_layer) x = layerNorm(x, params['transformer.ln_f.weight'], params['transformer.ln_f.bias'], cfg.layer_norm_epsilon);
   const hidden = x.reshape([B, opts.pick ? 1 : T, C]) as Tensor3D;
   const wantCache = opts.cache !== undefined || opts.useCache;
   return {
     hidden,
-    cache: wantCache ? { k: newK, v: newV, mask: keyMask, length: S, capacity: preallocated ? (opts.cache?.capacity ?? opts.cacheCapacity) : undefined } : undefined,
+    cache: wantCache ? (mode ? { k: [], v: [], buffers, mask: keyMask, length: S, capacity } : { k: newK, v: newV, mask: keyMask, length: S }) : undefined,
   };
 }
 
