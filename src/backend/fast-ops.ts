@@ -64,6 +64,14 @@ export function matMul2d(a: Tensor2D, b: Tensor2D, transA = false, transB = fals
 }
 
 /**
+ * Whether a fixed right operand used with transposeB many times (the LM head's E during decoding)
+ * is better transposed once up front: yes where transposes are made explicit, not on tensorflow.
+ */
+export function transposeOnce(): boolean {
+  return !onNativeTensorflow();
+}
+
+/**
  * a·b when the inner dimension is a vocabulary (the LM head's dh = dy·E, k = 50257 for GPT-2), on
  * wasm: XNNPACK streams its packed copy of b from memory once per tile of a's rows there (measured
  * 10–17 GFLOP/s against 28 at ordinary shapes); the project's kernel works through k in cache-sized

@@ -11,6 +11,7 @@ import { tf, Tensor2D } from '../backend/tf';
 import type { TensorContainer } from '@tensorflow/tfjs';
 import { GPT2Config } from './config';
 import { disposeCache, forward, KVCache, lmHead, lmHeadT, Params } from './gpt2';
+import { transposeOnce } from '../backend/fast-ops';
 import { Rng } from '../util/rng';
 
 /** tf.tidy for a function returning an object of tensors (and plain numbers). */
@@ -168,7 +169,9 @@ export function generate(params: Params, cfg: GPT2Config, prompts: number[][], o
   const maxLen = Math.max(...prompts.map((p) => p.length));
   const budget = Math.min(opts.maxNewTokens, cfg.n_positions - maxLen);
   out.limit = budget;
-  const wteT = tf.tidy(() => lmHeadT(params)); // the LM head's Eᵀ (the embedding's, or lm_head.weight's when untied)
+  // The LM head's Eᵀ (the embedding's, or lm_head.weight's when untied), made once for every step
+  // where the backend multiplies untransposed operands; TensorFlow reads E transposed in place.
+  const wteT = transposeOnce() ? tf.tidy(() => lmHeadT(params)) : undefined;
   let cache: KVCache | undefined;
   const seqs = prompts.map((p) => p.slice());
   try {
@@ -220,7 +223,7 @@ export function generate(params: Params, cfg: GPT2Config, prompts: number[][], o
     }
   } finally {
     disposeCache(cache);
-    wteT.dispose();
+    wteT?.dispose();
   }
   return out;
 }
