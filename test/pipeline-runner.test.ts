@@ -83,7 +83,10 @@ async function run(
   return Object.fromEntries(res.stages.map((s) => [s.stage, s.status])) as Record<StageName, StageStatus>;
 }
 
-const ALL_RAN = { sft: 'ran', sample: 'ran', rank: 'ran', 'train-rm': 'ran', ppo: 'ran', probe: 'ran', report: 'ran' };
+/** The opt-in tuning stages (grpo, rloo, dpo) are off in this config. */
+const OPT_IN_OFF = { grpo: 'off', rloo: 'off', dpo: 'off' };
+const ON_STAGES = STAGES.filter((s) => !(s in OPT_IN_OFF));
+const ALL_RAN = { sft: 'ran', sample: 'ran', rank: 'ran', 'train-rm': 'ran', ppo: 'ran', ...OPT_IN_OFF, probe: 'ran', report: 'ran' };
 
 describe('runner: manifests decide what runs', () => {
   it('runs every stage once, then skips them all as up to date', async () => {
@@ -91,7 +94,7 @@ describe('runner: manifests decide what runs', () => {
     const calls: Call[] = [];
     assert.deepEqual(await run(env, calls), ALL_RAN);
     const rd = new RunDir(path.join(env.dir, 'run'));
-    for (const s of STAGES) {
+    for (const s of ON_STAGES) {
       const m = rd.readManifest(s)!;
       assert.equal(m.finished, true, s);
       assert.match(m.config_hash, /^[0-9a-f]{64}$/);
@@ -103,7 +106,7 @@ describe('runner: manifests decide what runs', () => {
     const again: Call[] = [];
     const st = await run(env, again);
     assert.deepEqual(again, []);
-    assert.ok(Object.values(st).every((x) => x === 'up-to-date'), JSON.stringify(st));
+    assert.ok(Object.entries(st).every(([s, x]) => x === (s in OPT_IN_OFF ? 'off' : 'up-to-date')), JSON.stringify(st));
   });
 
   it('a changed stage config re-runs that stage and every stage after it, not the ones before', async () => {
@@ -116,7 +119,7 @@ describe('runner: manifests decide what runs', () => {
 
     const late: Call[] = [];
     assert.deepEqual(await run(env, late, { set: ['sample.k=3', 'ppo.init_kl_coef=0.3'] }), {
-      sft: 'up-to-date', sample: 'up-to-date', rank: 'up-to-date', 'train-rm': 'up-to-date', ppo: 'ran', probe: 'ran', report: 'ran',
+      sft: 'up-to-date', sample: 'up-to-date', rank: 'up-to-date', 'train-rm': 'up-to-date', ppo: 'ran', ...OPT_IN_OFF, probe: 'ran', report: 'ran',
     });
   });
 
@@ -129,7 +132,7 @@ describe('runner: manifests decide what runs', () => {
     assert.deepEqual(calls.map((c) => c.stage), ['sample', 'rank', 'train-rm', 'ppo', 'probe', 'report']);
     const seed: Call[] = [];
     await run(env, seed, { set: ['seed=5'] });
-    assert.deepEqual(seed.map((c) => c.stage), [...STAGES]);
+    assert.deepEqual(seed.map((c) => c.stage), ON_STAGES);
   });
 
   it('a deleted output re-runs its stage; an identical artifact leaves the next stages up to date', async () => {
@@ -156,7 +159,7 @@ describe('runner: manifests decide what runs', () => {
     await run(env, []);
     const calls: Call[] = [];
     const st = await run(env, calls, { from: 'sample', until: 'rank' });
-    assert.deepEqual(st, { sft: 'kept', sample: 'ran', rank: 'ran', 'train-rm': 'not-run', ppo: 'not-run', probe: 'not-run', report: 'not-run' });
+    assert.deepEqual(st, { sft: 'kept', sample: 'ran', rank: 'ran', 'train-rm': 'not-run', ppo: 'not-run', ...OPT_IN_OFF, probe: 'not-run', report: 'not-run' });
     await assert.rejects(run(env, [], { from: 'ppo', until: 'sample' }), /--from ppo comes after --until sample/);
   });
 });
@@ -289,7 +292,7 @@ describe('runner: files rlhf did not write', () => {
     assert.deepEqual(fs.readdirSync(mine), ['thesis.tex'], 'nothing written into it');
     await run(env, [], { overwrite: true });
     assert.equal(fs.readFileSync(path.join(mine, 'thesis.tex'), 'utf8'), 'mine');
-    assert.deepEqual(await run(env, []), Object.fromEntries(STAGES.map((s) => [s, 'up-to-date'])), 'now a run directory: no flag needed');
+    assert.deepEqual(await run(env, []), Object.fromEntries(STAGES.map((s) => [s, s in OPT_IN_OFF ? 'off' : 'up-to-date'])), 'now a run directory: no flag needed');
   });
 
   it("a user's folder named like a stage: refused unless --overwrite, and then the user's file stays", async () => {

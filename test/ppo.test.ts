@@ -60,7 +60,7 @@ describe('PPO', () => {
     const all = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     // step 0: the probes of the untouched policy (the start of every probe curve); then one per iteration
     assert.equal(all.length, 13);
-    assert.deepEqual(Object.keys(all[0]).filter((k) => k.startsWith('probe/')).sort(), ['probe/entropy', 'probe/entropy_fraction', 'probe/heldout_reward', 'probe/kl_to_optimum', 'probe/top_prob']);
+    assert.deepEqual(Object.keys(all[0]).filter((k) => k.startsWith('probe/')).sort(), ['probe/entropy', 'probe/entropy_fraction', 'probe/heldout_reward', 'probe/kl_to_optimum', 'probe/kl_to_reference', 'probe/top_prob']);
     assert.equal(all[0].step, 0);
     const lines = all.slice(1);
     assert.deepEqual(lines.map((l) => l.step), Array.from({ length: 12 }, (_, i) => i + 1));

@@ -183,7 +183,7 @@ describe('rlhf run (child process)', { concurrency: false }, () => {
     const sft = out.stages.find((s: { stage: string }) => s.stage === 'sft');
     assert.equal(sft.status, 'ran');
     assert.equal(sft.summary.steps, 4);
-    assert.deepEqual(out.stages.filter((s: { status: string }) => s.status === 'off').map((s: { stage: string }) => s.stage), ['sample', 'rank', 'train-rm', 'ppo', 'probe', 'report']);
+    assert.deepEqual(out.stages.filter((s: { status: string }) => s.status === 'off').map((s: { stage: string }) => s.stage), ['sample', 'rank', 'train-rm', 'ppo', 'grpo', 'rloo', 'dpo', 'probe', 'report']);
     assert.ok(out.headline.some((h: { key: string }) => h.key === 'sft-loss'), 'headline numbers from the artifacts');
     const resolved = fs.readFileSync(path.join(runDir('set'), 'config.resolved.yaml'), 'utf8');
     assert.match(resolved, /--set sft\.max_steps=4/);
@@ -208,7 +208,7 @@ describe('rlhf run (child process)', { concurrency: false }, () => {
     assert.deepEqual(Object.keys(rank.upstream), ['sample'], 'rank reads the samples');
     assert.equal(rank.summary.train.read, 12, 'every sample was read by the labeler');
     // Progress and stage lines go to stderr, the summary to stdout.
-    assert.match(r.stderr, /\[3\/7\] rank: running/);
+    assert.match(r.stderr, /\[3\/10\] rank: running/);
   });
 
   it('kill -9 mid-stage, then --resume: the same metrics and weights as an uninterrupted run', async () => {

@@ -51,7 +51,64 @@ export const PPO_METRICS = {
   probeTopProb: 'probe/top_prob',
   probeKlToOptimum: 'probe/kl_to_optimum',
   probeHeldoutReward: 'probe/heldout_reward',
+  /** KL(policy ‖ reference) of the exact number-answer distributions (every tuning stage logs it: the matched-KL axis). */
+  probeKlToReference: 'probe/kl_to_reference',
 } as const;
+
+// ---------------------------------------------------------------------------------------------
+// GRPO / RLOO and DPO metrics (metrics.jsonl): TRL's GRPOTrainer / RLOOTrainer / DPOTrainer names,
+// plus the names every policy-tuning stage shares with PPO so that runs compare side by side:
+// objective/kl (KL summed over a sampled response, k1, mean over responses), objective/kl_coef,
+// probe/* (the probes) and time/* (running totals of seconds per phase).
+// ---------------------------------------------------------------------------------------------
+
+export const GROUP_METRICS = {
+  /** Mean reward-model score of the batch (before any KL term). */
+  reward: 'reward',
+  rewardStd: 'reward_std',
+  /** Share of groups whose k rewards were all equal (no signal). */
+  fracRewardZeroStd: 'frac_reward_zero_std',
+  /** GRPO: masked mean of the per-token k3 term of the loss; RLOO: masked mean of the per-token k1 in the reward. */
+  klPerToken: 'kl',
+  /** Exact mean per-token entropy during the updates. */
+  entropy: 'entropy',
+  loss: 'loss',
+  clipLowMean: 'clip_ratio/low_mean',
+  clipHighMean: 'clip_ratio/high_mean',
+  clipRegionMean: 'clip_ratio/region_mean',
+  clipLowMin: 'clip_ratio/low_min',
+  clipHighMax: 'clip_ratio/high_max',
+  meanLength: 'completions/mean_length',
+  /** Share of completions cut at max length (no EOS). */
+  clippedRatio: 'completions/clipped_ratio',
+  learningRate: 'learning_rate',
+} as const;
+
+export const DPO_METRICS = {
+  loss: 'loss',
+  rewardsChosen: 'rewards/chosen',
+  rewardsRejected: 'rewards/rejected',
+  rewardsAccuracies: 'rewards/accuracies',
+  rewardsMargins: 'rewards/margins',
+  logpsChosen: 'logps/chosen',
+  logpsRejected: 'logps/rejected',
+  learningRate: 'learning_rate',
+  /** Held-out pairs (every probe_every steps). */
+  evalLoss: 'eval/loss',
+  evalRewardsAccuracies: 'eval/rewards/accuracies',
+  evalRewardsMargins: 'eval/rewards/margins',
+  /** Seconds spent on the reference log-probabilities (computed once, before training). */
+  timeReference: 'time/reference',
+} as const;
+
+/**
+ * Per algorithm, the metric that is "the reward" of its own training batches (DPO has none: it
+ * never samples while training; its probe/heldout_reward, when a reward model is given, is the
+ * comparable number).
+ */
+export const REWARD_METRIC = { ppo: PPO_METRICS.rewardMean, grpo: GROUP_METRICS.reward, rloo: GROUP_METRICS.reward, dpo: undefined } as const;
+export type PolicyAlgorithm = keyof typeof REWARD_METRIC;
+export const POLICY_ALGORITHMS = Object.keys(REWARD_METRIC) as PolicyAlgorithm[];
 
 // ---------------------------------------------------------------------------------------------
 // The objective a PPO run optimised (ppo summary.json → the probe's π*)
@@ -69,9 +126,54 @@ export const PpoObjectiveSchema = z
     bias: z.number(),
     temperature: z.number().positive(),
     adaptive_kl: z.boolean(),
+    /** The stage that wrote it (absent: ppo). GRPO and RLOO record this same objective. */
+    algorithm: z.enum(['ppo', 'grpo', 'rloo']).optional(),
+    /**
+     * false when the run's update does not have π* as its exact fixed point (GRPO: the per-group
+     * std scaling and the (k − 1)/k of the group mean rescale r, and k3 in the loss without the
+     * ratio has the gradient of KL(π_ref ‖ π) per token; RLOO with normalize_advantages: the batch
+     * std rescales r). π* is then the target of the objective as written, not where the run goes.
+     */
+    exact: z.boolean().optional(),
   })
   .strict();
 export type PpoObjective = z.infer<typeof PpoObjectiveSchema>;
+
+/**
+ * DPO's objective. DPO maximises the same E[r] − β·KL(π ‖ π_ref), for its implicit reward
+ * r(y) = β·log π_θ(y)/π_ref(y) + β·log Z(x): the reward under which the policy it learned is optimal.
+ * Its π* ∝ π_ref·exp(r/β) = π_ref·π_θ/π_ref = π_θ over whole responses, for every β: the DPO
+ * policy is, by construction, the optimum of its own implicit reward. On the number prompt the
+ * probe computes it exactly with r(n) = β·(log π_θ − log π_ref)("n" + EOS) against π_ref(n) over
+ * every ending, so KL(π_θ ‖ π*) is not 0 by definition: it measures how much of DPO's change sits
+ * in how the answer ends rather than in which number it is (a consistency check). The comparison
+ * with a reward model's π* (the PPO run's) is the one that says where DPO went.
+ */
+export const DpoObjectiveSchema = z
+  .object({
+    kind: z.literal('dpo-implicit'),
+    beta: z.number().positive(),
+    temperature: z.number().positive(),
+  })
+  .strict();
+export type DpoObjective = z.infer<typeof DpoObjectiveSchema>;
+
+/** The objective in a DPO output directory's summary.json. */
+export function readDpoObjective(dpoDir: string): DpoObjective {
+  const file = path.join(dpoDir, 'summary.json');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file}: cannot read the DPO summary (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); is ${dpoDir} the output of a finished rlhf dpo run?`);
+  }
+  const parsed = DpoObjectiveSchema.safeParse((raw as { objective?: unknown })?.objective);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new Error(`${file}: objective.${i.path.join('.')}: ${i.message}`);
+  }
+  return parsed.data;
+}
 
 /** The objective recorded in a PPO output directory's summary.json. */
 export function readPpoObjective(ppoDir: string): PpoObjective {
@@ -118,6 +220,13 @@ export interface ProbeResult {
     kl_policy_optimum: number | null;
     kl_reference_optimum: number | null;
     kl_policy_reference: number;
+    /** Which reward π* is built from: a reward model's, or DPO's implicit one (absent in older probes: a reward model's). */
+    optimum_kind?: 'reward-model' | 'dpo-implicit';
+    /**
+     * A second π* to compare with (a DPO policy against the PPO run's π*): that objective's β and
+     * reward, π* and the KLs. Absent when not asked for.
+     */
+    compare?: { beta: number; reward: { model: string; gain: number; bias: number }; optimum: number[]; kl_policy_optimum: number; kl_reference_optimum: number };
   };
   temperature: { t_star: number; kl_at_t_star: number; kl_at_one: number };
   attractor: { policy: number; reference: number; tested: number };

@@ -44,3 +44,18 @@ export function klRegularisedOptimum(refLogProbs: ArrayLike<number>, rewards: Ar
   const s = e.reduce((a, b) => a + b, 0);
   return e.map((x) => x / s);
 }
+
+/**
+ * π* of DPO's implicit reward r(y) = β·(log π(y) − log π_ref(y)) over an enumerated answer set:
+ *     π*(n) ∝ π_ref(n)·exp(r(n)/β) = π_ref(n)·π(n̂)/π_ref(n̂)
+ * β cancels: over whole responses π* IS the DPO policy. refLogProbs are the reference's
+ * log-probabilities of the answers as the probe counts them (n with any ending); the implicit
+ * reward is taken at the canonical response n̂ = "n" + EOS (policyAnswerLogProbs,
+ * refAnswerLogProbs), as π* of a reward model scores "n" + EOS. So π* differs from the policy's
+ * own distribution only where tuning changed how answers end.
+ */
+export function implicitRewardOptimum(refLogProbs: ArrayLike<number>, policyAnswerLogProbs: ArrayLike<number>, refAnswerLogProbs: ArrayLike<number>): number[] {
+  if (policyAnswerLogProbs.length !== refAnswerLogProbs.length) throw new Error(`π* of the implicit reward: ${policyAnswerLogProbs.length} policy but ${refAnswerLogProbs.length} reference log-probabilities`);
+  const r = Array.from(policyAnswerLogProbs, (lp, i) => lp - refAnswerLogProbs[i]);
+  return klRegularisedOptimum(refLogProbs, r, 1);
+}

@@ -18,9 +18,12 @@
  *     train_rm: false | RewardTrainConfig (src/reward/config.ts) with `utilities: [...]` (one reward
  *               model per utility) instead of `utility`, and an optional base `model`
  *     ppo:      false | PPOConfig (src/ppo/config.ts) + reward_model + optional `runs` (a sweep)
+ *     grpo, rloo: off unless present | GRPOConfig / RLOOConfig (src/group-rl/config.ts) + reward_model
+ *               + optional `runs`;  dpo: off unless present | DPOConfig (src/dpo/config.ts) + `runs`
  *     probe:    false | ProbeConfig (src/probe/stage.ts);  report: false | {}
  *
- * A missing or `true` stage section runs the stage with its defaults; `false` turns it off.
+ * A missing or `true` stage section runs the stage with its defaults; `false` turns it off. The
+ * other policy-tuning algorithms (grpo, rloo, dpo) are opt-in: missing means off, `true` defaults.
  * The stages' own `seed` fields are not accepted: the top-level `seed` seeds every stage.
  *
  * Paths: run_dir is relative to the current directory; input paths (model, data files) are
@@ -40,13 +43,15 @@ import { RewardTrainConfigSchema, UtilityEntry, UtilityEntrySchema, utilityEntry
 import { SampleConfigSchema } from '../sample/config';
 import { LMTrainConfigSchema } from '../sft/config';
 import { PPOConfigSchema } from '../ppo/config';
+import { GRPOConfigSchema, RLOOConfigSchema } from '../group-rl/config';
+import { DPOConfigSchema } from '../dpo/config';
 import { ProbeConfigSchema } from '../probe/config';
 
 // ---------------------------------------------------------------------------------------------
 // The stages
 // ---------------------------------------------------------------------------------------------
 
-export const STAGES = ['sft', 'sample', 'rank', 'train-rm', 'ppo', 'probe', 'report'] as const;
+export const STAGES = ['sft', 'sample', 'rank', 'train-rm', 'ppo', 'grpo', 'rloo', 'dpo', 'probe', 'report'] as const;
 export type StageName = (typeof STAGES)[number];
 
 /** The config key of each stage's section. */
@@ -56,9 +61,16 @@ export const STAGE_KEY = {
   rank: 'rank',
   'train-rm': 'train_rm',
   ppo: 'ppo',
+  grpo: 'grpo',
+  rloo: 'rloo',
+  dpo: 'dpo',
   probe: 'probe',
   report: 'report',
 } as const satisfies Record<StageName, string>;
+
+/** The stages that tune the policy (each one's runs get a probe). */
+export const POLICY_STAGES = ['ppo', 'grpo', 'rloo', 'dpo'] as const;
+export type PolicyStage = (typeof POLICY_STAGES)[number];
 
 export function isStageName(s: string): s is StageName {
   return (STAGES as readonly string[]).includes(s);
@@ -81,6 +93,11 @@ const unitName = () => z.string().regex(UNIT_NAME, { error: "expected a name of 
  */
 function stageSection<T extends z.ZodType>(schema: T) {
   return z.preprocess((v) => (v === undefined || v === null || v === true ? {} : v), z.union([z.literal(false), schema]));
+}
+
+/** An opt-in section: missing (or null) is off, `true` runs with the defaults. */
+function optInSection<T extends z.ZodType>(schema: T) {
+  return z.preprocess((v) => (v === undefined || v === null ? false : v === true ? {} : v), z.union([z.literal(false), schema]));
 }
 
 /**
@@ -152,6 +169,41 @@ const PpoSectionSchema = PpoStageSchema.extend({
     .describe('a sweep: named runs, each overriding some of the settings above, in RUN/ppo/<name>/'),
 });
 
+const rewardModelKey = () =>
+  z
+    .string()
+    .min(1)
+    .optional()
+    .describe('the reward model: a utility name from train_rm.utilities (default: the first), or a directory when train_rm is off');
+const GrpoSectionSchema = GRPOConfigSchema.extend({
+  reward_model: rewardModelKey(),
+  runs: z
+    .array(overridesOf(GRPOConfigSchema).extend({ name: unitName() }))
+    .min(1)
+    .optional()
+    .describe('a sweep: named runs, each overriding some of the settings above, in RUN/grpo/<name>/'),
+});
+const RlooSectionSchema = RLOOConfigSchema.extend({
+  reward_model: rewardModelKey(),
+  runs: z
+    .array(overridesOf(RLOOConfigSchema).extend({ name: unitName() }))
+    .min(1)
+    .optional()
+    .describe('a sweep: named runs, each overriding some of the settings above, in RUN/rloo/<name>/'),
+});
+const DpoSectionSchema = DPOConfigSchema.extend({
+  reward_model: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('a reward model for the held-out reward at the probes only (DPO trains without one): a utility name from train_rm.utilities (default: the first), or a directory'),
+  runs: z
+    .array(overridesOf(DPOConfigSchema).extend({ name: unitName() }))
+    .min(1)
+    .optional()
+    .describe('a sweep: named runs, each overriding some of the settings above, in RUN/dpo/<name>/'),
+});
+
 const ProbeSectionSchema = ProbeStageSchema;
 const ReportSectionSchema = z.object({}).strict();
 
@@ -168,6 +220,9 @@ export const RunConfigSchema = z
     rank: stageSection(RankSectionSchema),
     train_rm: stageSection(TrainRmSectionSchema),
     ppo: stageSection(PpoSectionSchema),
+    grpo: optInSection(GrpoSectionSchema),
+    rloo: optInSection(RlooSectionSchema),
+    dpo: optInSection(DpoSectionSchema),
     probe: stageSection(ProbeSectionSchema),
     report: stageSection(ReportSectionSchema),
   })
@@ -180,6 +235,12 @@ export type TrainRmSection = z.output<typeof TrainRmSectionSchema>;
 export type PpoSection = z.output<typeof PpoSectionSchema>;
 export type PpoStageConfig = z.output<typeof PpoStageSchema>;
 export type ProbeSection = z.output<typeof ProbeSectionSchema>;
+export type GrpoSection = z.output<typeof GrpoSectionSchema>;
+export type RlooSection = z.output<typeof RlooSectionSchema>;
+export type DpoSection = z.output<typeof DpoSectionSchema>;
+export type GrpoStageConfig = z.output<typeof GRPOConfigSchema>;
+export type RlooStageConfig = z.output<typeof RLOOConfigSchema>;
+export type DpoStageConfig = z.output<typeof DPOConfigSchema>;
 
 export type { UtilityEntry };
 
@@ -199,6 +260,17 @@ export function ppoRuns(section: PpoSection): { name: string; cfg: PpoStageConfi
     return { name: String(name), cfg: PpoStageSchema.parse(merged) as PpoStageConfig };
   });
 }
+
+/** The runs of a GRPO, RLOO or DPO section, as ppoRuns: one unnamed run, or the named runs of a sweep. */
+export function sectionRuns<C>(section: { runs?: unknown[]; reward_model?: string }, schema: z.ZodType<C>): { name: string; cfg: C }[] {
+  const { runs, reward_model: _rm, ...shared } = section as { runs?: Record<string, unknown>[]; reward_model?: string };
+  void _rm;
+  if (!runs) return [{ name: '', cfg: schema.parse(shared) }];
+  return runs.map(({ name, ...over }) => ({ name: String(name), cfg: schema.parse({ ...shared, ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)) }) }));
+}
+export const grpoRuns = (s: GrpoSection) => sectionRuns(s, GRPOConfigSchema);
+export const rlooRuns = (s: RlooSection) => sectionRuns(s, RLOOConfigSchema);
+export const dpoRuns = (s: DpoSection) => sectionRuns(s, DPOConfigSchema);
 
 // ---------------------------------------------------------------------------------------------
 // Problems and their messages
@@ -527,7 +599,9 @@ function checkAndResolve(cfg: RunConfig, cwd: string): ConfigProblem[] {
     need('sft_train', 'sft is on');
     need('sft_eval', 'sft is on');
   }
-  if (cfg.sample !== false || cfg.ppo !== false) need('prompts', cfg.sample !== false ? 'sample is on' : 'ppo is on');
+  const sampler = cfg.sample !== false ? 'sample' : cfg.ppo !== false ? 'ppo' : cfg.grpo !== false ? 'grpo' : cfg.rloo !== false ? 'rloo' : undefined;
+  if (sampler) need('prompts', `${sampler} is on`);
+  if (cfg.dpo !== false && cfg.rank === false) need('rankings', 'dpo is on and rank is off: DPO learns from these rankings');
   if (cfg.rank !== false) {
     if (cfg.sample === false) need('preferences', 'rank is on and sample is off: rank ingests this file');
     else {
@@ -567,7 +641,29 @@ function checkAndResolve(cfg: RunConfig, cwd: string): ConfigProblem[] {
       });
     }
   }
-  if (cfg.probe !== false && cfg.ppo === false) problems.push({ path: ['probe'], value: cfg.probe, text: 'probe compares the PPO policy with its reference, and ppo is off; set probe: false' });
+  // grpo and rloo name their reward model as ppo does; dpo uses one only for the held-out reward
+  // at its probes (the first trained here by default; none when train_rm is off and it names none).
+  for (const key of ['grpo', 'rloo', 'dpo'] as const) {
+    const sec = cfg[key];
+    if (sec === false) continue;
+    if (cfg.train_rm !== false) {
+      const names = [...new Set(utilityEntries(cfg.train_rm).map((u) => u.name))];
+      if (sec.reward_model === undefined) sec.reward_model = names[0];
+      else if (!names.includes(sec.reward_model)) problems.push({ path: [key, 'reward_model'], value: sec.reward_model, expected: `one of the reward models trained here: ${names.join(', ')}` });
+    } else if (sec.reward_model === undefined) {
+      if (key !== 'dpo') problems.push({ path: [key, 'reward_model'], value: undefined, expected: 'a reward-model directory (train_rm is off)' });
+    } else modelRef([key, 'reward_model'], sec.reward_model, (x) => (sec.reward_model = x));
+    if (sec.runs) {
+      const seen = new Set<string>();
+      sec.runs.forEach((r, i) => {
+        const name = String(r.name);
+        if (seen.has(name)) problems.push({ path: [key, 'runs', i, 'name'], value: name, text: `a second run named ${JSON.stringify(name)}; run names must differ` });
+        seen.add(name);
+      });
+    }
+  }
+  if (cfg.probe !== false && POLICY_STAGES.every((s) => cfg[s] === false))
+    problems.push({ path: ['probe'], value: cfg.probe, text: 'probe compares a tuned policy with its reference, and no policy-tuning stage (ppo, grpo, rloo, dpo) is on; set probe: false' });
 
   for (const key of Object.keys(cfg.data) as (keyof RunConfig['data'])[]) inputFile(['data', key], cfg.data[key], (x) => (cfg.data[key] = x));
   return problems;

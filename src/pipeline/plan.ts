@@ -8,13 +8,18 @@
  *   rank      samples (or data.preferences)          → RUN/rank/rankings.jsonl (+ heldout.rankings.jsonl)
  *   train-rm  trunk + rankings, per utility          → RUN/train-rm/<utility>/model
  *   ppo       policy + reward model + prompts        → RUN/ppo/model, or RUN/ppo/<run>/model for a sweep
- *   probe     PPO policy vs the reference (policy)   → RUN/probe/probe.json, or RUN/probe/<run>/probe.json
+ *   grpo      policy + reward model + prompts        → RUN/grpo/model (or RUN/grpo/<run>/model); opt-in
+ *   rloo      policy + reward model + prompts        → RUN/rloo/model (or RUN/rloo/<run>/model); opt-in
+ *   dpo       policy + rankings                      → RUN/dpo/model (or RUN/dpo/<run>/model); opt-in
+ *   probe     each tuned policy vs the reference     → RUN/probe/probe.json, or RUN/probe/<unit>/probe.json
+ *             (units: the PPO runs' names while PPO is the only tuning stage; otherwise <stage> or
+ *             <stage>-<run>, e.g. RUN/probe/ppo, RUN/probe/dpo-beta-0.1)
  *   report    everything above                       → RUN/report/report.html
  *
  * "The policy" is RUN/sft/model when sft is on, else the config's `model`.
  */
 import * as path from 'node:path';
-import { ppoRuns, PpoStageConfig, RunConfig, STAGE_KEY, StageName, STAGES, utilityEntries } from './config';
+import { dpoRuns, DpoStageConfig, grpoRuns, GrpoStageConfig, PolicyStage, ppoRuns, PpoStageConfig, rlooRuns, RlooStageConfig, RunConfig, STAGE_KEY, StageName, STAGES, utilityEntries } from './config';
 import { UtilityConfig } from '../reward/utilities';
 
 export interface StageInput {
@@ -62,9 +67,20 @@ export interface PpoRunPlan {
   model: string;
 }
 
+/** One run of GRPO, RLOO or DPO (as PpoRunPlan). */
+export interface TuningRunPlan<C> {
+  name: string;
+  dir: string;
+  cfg: C;
+  model: string;
+}
+
 export interface ProbeRunPlan {
   name: string;
   dir: string;
+  /** The stage that tuned the policy, and that run's directory (its summary.json has the objective). */
+  algorithm: PolicyStage;
+  source: string;
   /** The tuned policy (that run's PPO model). */
   policy: string;
   /** The policy PPO started from. */
@@ -88,6 +104,11 @@ export interface RunPlan {
   /** The reward model PPO and the probes use (a directory). */
   rewardModel?: string;
   ppoRuns: PpoRunPlan[];
+  grpoRuns: TuningRunPlan<GrpoStageConfig>[];
+  rlooRuns: TuningRunPlan<RlooStageConfig>[];
+  dpoRuns: TuningRunPlan<DpoStageConfig>[];
+  /** The reward model of grpo / rloo (and dpo's optional one), like rewardModel for ppo. */
+  stageRewardModels: Partial<Record<'grpo' | 'rloo' | 'dpo', string>>;
   probeRuns: ProbeRunPlan[];
   reportFile: string;
   stages: Record<StageName, StagePlan>;
@@ -127,8 +148,37 @@ export function planRun(cfg: RunConfig): RunPlan {
           const d = r.name ? path.join(dir('ppo'), r.name) : dir('ppo');
           return { name: r.name, dir: d, cfg: r.cfg, model: path.join(d, 'model') };
         });
+  const tuningRuns = <C>(s: 'grpo' | 'rloo' | 'dpo', runs: { name: string; cfg: C }[]): TuningRunPlan<C>[] =>
+    runs.map((r) => {
+      const d = r.name ? path.join(dir(s), r.name) : dir(s);
+      return { name: r.name, dir: d, cfg: r.cfg, model: path.join(d, 'model') };
+    });
+  const grpo = cfg.grpo === false ? [] : tuningRuns('grpo', grpoRuns(cfg.grpo));
+  const rloo = cfg.rloo === false ? [] : tuningRuns('rloo', rlooRuns(cfg.rloo));
+  const dpo = cfg.dpo === false ? [] : tuningRuns('dpo', dpoRuns(cfg.dpo));
+  // grpo / rloo / dpo name their reward model as ppo does (checkAndResolve filled in the default).
+  const stageRewardModels: RunPlan['stageRewardModels'] = {};
+  for (const s of ['grpo', 'rloo', 'dpo'] as const) {
+    const sec = cfg[s];
+    if (sec === false || sec.reward_model === undefined) continue;
+    stageRewardModels[s] = cfg.train_rm !== false ? rewardModels.find((m) => m.name === sec.reward_model)?.model : sec.reward_model;
+  }
+  // One probe per tuned policy. With PPO alone the units keep PPO's run names (RUN/probe/, or
+  // RUN/probe/<run>/ for a sweep); with other algorithms on, <stage>[-<run>].
+  const tuned: { algorithm: PolicyStage; name: string; dir: string; model: string }[] = [
+    ...ppo.map((r) => ({ algorithm: 'ppo' as const, ...r })),
+    ...grpo.map((r) => ({ algorithm: 'grpo' as const, ...r })),
+    ...rloo.map((r) => ({ algorithm: 'rloo' as const, ...r })),
+    ...dpo.map((r) => ({ algorithm: 'dpo' as const, ...r })),
+  ];
+  const ppoOnly = tuned.every((r) => r.algorithm === 'ppo');
   const probes: ProbeRunPlan[] =
-    cfg.probe === false ? [] : ppo.map((r) => ({ name: r.name, dir: r.name ? path.join(dir('probe'), r.name) : dir('probe'), policy: r.model, reference: policy }));
+    cfg.probe === false
+      ? []
+      : tuned.map((r) => {
+          const name = ppoOnly ? r.name : r.name ? `${r.algorithm}-${r.name}` : r.algorithm;
+          return { name, dir: name ? path.join(dir('probe'), name) : dir('probe'), algorithm: r.algorithm, source: r.dir, policy: r.model, reference: policy };
+        });
   const reportFile = path.join(dir('report'), 'report.html');
 
   const section = (s: StageName) => cfg[STAGE_KEY[s]];
@@ -142,6 +192,20 @@ export function planRun(cfg: RunConfig): RunPlan {
   // A stage with units: the single-run layout and every unit's directory (switching between
   // one run and a sweep replaces the other layout too).
   const unitNames = (units: { name: string }[]) => units.map((u) => u.name).filter((n) => n !== '');
+  // GRPO and RLOO read what PPO reads.
+  const tuningStagePlan = (s: 'grpo' | 'rloo', runs: TuningRunPlan<unknown>[], rm: string | undefined): StagePlan =>
+    stagePlan(s, {
+      training: true,
+      config: cfg[s] === false ? false : { runs: runs.map((r) => ({ name: r.name, ...(r.cfg as object) })) },
+      inputs: [
+        { role: 'policy', path: policy },
+        rm !== undefined && { role: 'reward_model', path: rm },
+        { role: 'prompts', path: cfg.data.prompts! },
+        cfg.data.heldout_prompts !== undefined && { role: 'heldout', path: cfg.data.heldout_prompts },
+      ],
+      outputs: runs.map((r) => path.join(r.model, 'config.json')),
+      writes: [...trainingWrites, ...unitNames(runs)],
+    });
 
   const stages: Record<StageName, StagePlan> = {
     sft: stagePlan('sft', {
@@ -190,11 +254,29 @@ export function planRun(cfg: RunConfig): RunPlan {
       outputs: ppo.map((r) => path.join(r.model, 'config.json')),
       writes: [...trainingWrites, ...unitNames(ppo)],
     }),
+    grpo: tuningStagePlan('grpo', grpo, stageRewardModels.grpo),
+    rloo: tuningStagePlan('rloo', rloo, stageRewardModels.rloo),
+    dpo: stagePlan('dpo', {
+      training: true,
+      config: cfg.dpo === false ? false : { runs: dpo.map((r) => ({ name: r.name, ...r.cfg })) },
+      inputs: [
+        { role: 'policy', path: policy },
+        rankings !== undefined && { role: 'rankings', path: rankings },
+        heldoutRankings !== undefined && { role: 'heldout', path: heldoutRankings },
+        stageRewardModels.dpo !== undefined && { role: 'reward_model', path: stageRewardModels.dpo },
+        cfg.data.heldout_prompts !== undefined && { role: 'heldout_prompts', path: cfg.data.heldout_prompts },
+      ],
+      outputs: dpo.map((r) => path.join(r.model, 'config.json')),
+      writes: [...trainingWrites, ...unitNames(dpo)],
+    }),
     probe: stagePlan('probe', {
       inputs: [
         { role: 'reference', path: policy },
+        // PPO's roles as they were (hashes of existing runs stay valid); the other stages' prefixed.
         ...ppo.map((r) => ({ role: `policy:${r.name}`, path: r.model })),
+        ...probes.filter((p) => p.algorithm !== 'ppo').map((p) => ({ role: `policy:${p.name}`, path: p.policy })),
         rewardModel !== undefined && { role: 'reward_model', path: rewardModel },
+        ...(['grpo', 'rloo'] as const).map((s) => stageRewardModels[s] !== undefined && stageRewardModels[s] !== rewardModel && { role: `reward_model:${s}`, path: stageRewardModels[s]! }),
         { role: 'prompts', path: (cfg.data.heldout_prompts ?? cfg.data.prompts)! },
       ],
       outputs: probes.map((p) => path.join(p.dir, 'probe.json')),
@@ -222,6 +304,10 @@ export function planRun(cfg: RunConfig): RunPlan {
     rewardModels,
     rewardModel,
     ppoRuns: ppo,
+    grpoRuns: grpo,
+    rlooRuns: rloo,
+    dpoRuns: dpo,
+    stageRewardModels,
     probeRuns: probes,
     reportFile,
     stages,

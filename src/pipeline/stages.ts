@@ -14,11 +14,13 @@ import { Kind } from '../data/records';
 import { runSample } from '../sample/stage';
 import { runSft } from '../sft/stage';
 import { runPpo } from '../ppo/stage';
+import { runGrpo, runRloo } from '../group-rl/stage';
+import { runDpo } from '../dpo/stage';
 import { runRewardStage } from '../reward/stage';
 import { runProbe } from '../probe/stage';
 import { writeReport } from '../report';
 import { writeJsonAtomic } from '../util/fs';
-import { readPpoObjective } from '../data/artifacts';
+import { readDpoObjective, readPpoObjective } from '../data/artifacts';
 import { compactSummary, StageContext, StageTable, UNIT_DONE } from './runner';
 
 /** Run `fn` for each unit not finished yet; returns the units' summaries by name. */
@@ -132,19 +134,61 @@ export const STAGE_TABLE: StageTable = {
     return plan.ppoRuns.length === 1 && plan.ppoRuns[0].name === '' ? runs[''] : { runs };
   },
 
+  async grpo(ctx) {
+    const { config: c, plan } = ctx;
+    if (c.grpo === false || !plan.stageRewardModels.grpo) throw new Error('grpo is off');
+    const runs = await forEachUnit(ctx, plan.grpoRuns, (r) =>
+      runGrpo({ policy: plan.policy.replace(/^hub:/, ''), rewardModel: plan.stageRewardModels.grpo!.replace(/^hub:/, ''), prompts: c.data.prompts!, heldout: c.data.heldout_prompts, outDir: r.dir, cfg: r.cfg, seed: ctx.seed, resume: ctx.resume, stage: r.name ? `grpo/${r.name}` : 'grpo' }),
+    );
+    return plan.grpoRuns.length === 1 && plan.grpoRuns[0].name === '' ? runs[''] : { runs };
+  },
+
+  async rloo(ctx) {
+    const { config: c, plan } = ctx;
+    if (c.rloo === false || !plan.stageRewardModels.rloo) throw new Error('rloo is off');
+    const runs = await forEachUnit(ctx, plan.rlooRuns, (r) =>
+      runRloo({ policy: plan.policy.replace(/^hub:/, ''), rewardModel: plan.stageRewardModels.rloo!.replace(/^hub:/, ''), prompts: c.data.prompts!, heldout: c.data.heldout_prompts, outDir: r.dir, cfg: r.cfg, seed: ctx.seed, resume: ctx.resume, stage: r.name ? `rloo/${r.name}` : 'rloo' }),
+    );
+    return plan.rlooRuns.length === 1 && plan.rlooRuns[0].name === '' ? runs[''] : { runs };
+  },
+
+  async dpo(ctx) {
+    const { config: c, plan } = ctx;
+    if (c.dpo === false || !plan.rankings) throw new Error('dpo is off');
+    const runs = await forEachUnit(ctx, plan.dpoRuns, (r) =>
+      runDpo({
+        policy: plan.policy.replace(/^hub:/, ''),
+        rankings: plan.rankings!,
+        heldoutRankings: plan.heldoutRankings,
+        heldoutOptional: true, // the rank stage writes it only when there is held-out input
+        rewardModel: plan.stageRewardModels.dpo?.replace(/^hub:/, ''),
+        heldoutPrompts: c.data.heldout_prompts,
+        outDir: r.dir,
+        cfg: r.cfg,
+        seed: ctx.seed,
+        resume: ctx.resume,
+        stage: r.name ? `dpo/${r.name}` : 'dpo',
+      }),
+    );
+    return plan.dpoRuns.length === 1 && plan.dpoRuns[0].name === '' ? runs[''] : { runs };
+  },
+
   async probe(ctx) {
     const { config: c, plan } = ctx;
     if (c.probe === false) throw new Error('probe is off');
     const probeCfg = c.probe;
     const runs = await forEachUnit(ctx, plan.probeRuns, async (p) => {
-      // π* of what the PPO run this probe looks at optimised: its β, reward model and reward
-      // normalisation, from its summary (an error if it is missing, not a silently skipped π*).
-      const ppoRun = plan.ppoRuns.find((r) => r.name === p.name);
-      if (!ppoRun) throw new Error(`probe ${p.name}: no PPO run of that name`);
+      // π* of what the run this probe looks at optimised, from its summary (an error if it is
+      // missing, not a silently skipped π*): PPO, GRPO and RLOO record their β, reward model and
+      // reward normalisation; DPO its implicit reward, and a DPO policy is also compared with π*
+      // of the (first) PPO run when there is one.
+      const dpo = p.algorithm === 'dpo';
+      const firstPpo = plan.ppoRuns[0];
       return runProbe({
         policy: p.policy,
         reference: plan.policy.replace(/^hub:/, ''),
-        objective: readPpoObjective(ppoRun.dir),
+        objective: dpo ? readDpoObjective(p.source) : readPpoObjective(p.source),
+        compare: dpo && firstPpo ? readPpoObjective(firstPpo.dir) : undefined,
         prompts: c.data.heldout_prompts ?? c.data.prompts!,
         outDir: p.dir,
         cfg: probeCfg,

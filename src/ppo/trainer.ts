@@ -50,6 +50,8 @@ export interface ProbePoint {
   top_prob: number;
   kl_to_optimum: number;
   heldout_reward: number;
+  /** KL(policy ‖ reference) of the number-answer distributions. */
+  kl_to_reference?: number;
 }
 
 export interface PPOResult {
@@ -181,6 +183,7 @@ export async function trainPPO(opts: {
       top: String(pn.dist.top),
       top_prob: pn.dist.topProb,
       kl_to_optimum: klDivergence(Array.from(pn.dist.probs), star),
+      kl_to_reference: klDivergence(Array.from(pn.dist.probs), Array.from(refNumbers.dist.probs)),
       heldout_reward: qs.length ? mean(scorer.score(qs, g.tokens)) : NaN,
     };
   };
@@ -190,6 +193,7 @@ export async function trainPPO(opts: {
     [M.probeTopProb]: pp.top_prob,
     [M.probeKlToOptimum]: pp.kl_to_optimum,
     [M.probeHeldoutReward]: pp.heldout_reward,
+    [M.probeKlToReference]: pp.kl_to_reference,
   });
   if (loop.step === 0) {
     // The starting point of every probe curve (the policy is still the reference), as step 0.

@@ -24,8 +24,9 @@ import { Rng } from '../util/rng';
 import { loadRewardScorer } from '../model/reward-scorer';
 import { numberScores } from '../model/number-answers';
 import { outputMetrics } from '../metrics/output';
-import { PpoObjective, ProbeResult } from '../data/artifacts';
-import { klRegularisedOptimum, optimisedReward } from '../metrics/optimum';
+import { DpoObjective, PpoObjective, ProbeResult } from '../data/artifacts';
+import { implicitRewardOptimum, klRegularisedOptimum, optimisedReward } from '../metrics/optimum';
+import { continuationLogProbs } from '../model/score';
 import { sampleCompletions } from '../model/sample';
 
 import { ProbeConfig } from './config';
@@ -98,8 +99,13 @@ export async function probeModels(o: {
   policy: ModelBundle;
   reference: ModelBundle;
   prompts: PromptRecord[];
-  /** With an objective, π* and KL(policy ‖ π*) too (β from cfg.beta when set, else the objective's). */
-  objective?: ProbeObjective;
+  /**
+   * With an objective, π* and KL(policy ‖ π*) too (β from cfg.beta when set, else the objective's).
+   * DPO's implicit reward (DpoObjective): π* from the policy's and the reference's own log-probs.
+   */
+  objective?: ProbeObjective | DpoObjective;
+  /** A second reward model's π* to compare with (a DPO policy against the PPO run's π*): random_number.compare. */
+  compare?: ProbeObjective;
   cfg: ProbeConfig;
   seed: number;
 }): Promise<ProbeResult> {
@@ -113,14 +119,21 @@ export async function probeModels(o: {
   // canonical answer "n" + EOS, as in the PPO trainer's own probe (metrics/optimum.ts).
   let optimum: number[] | null = null;
   const beta = cfg.beta ?? o.objective?.beta ?? null;
-  if (o.objective && beta !== null) {
-    const scorer = await loadRewardScorer(o.objective.reward_model);
-    const tok = reference.tokenizer;
-    const conts = rn.candidates.map((c) => [...tok.encode(c), tok.eosId]);
+  const tok = reference.tokenizer;
+  const conts = rn.candidates.map((c) => [...tok.encode(c), tok.eosId]);
+  const rewardModelOptimum = async (obj: ProbeObjective, b: number) => {
+    const scorer = await loadRewardScorer(obj.reward_model);
     const raw = scorer.raw(conts.map(() => tok.encode(cfg.number_prompt)), conts);
     scorer.dispose();
-    optimum = klRegularisedOptimum(rn.logprobs, raw.map((x) => optimisedReward(x, o.objective!)), beta);
-  }
+    return klRegularisedOptimum(rn.logprobs, raw.map((x) => optimisedReward(x, obj)), b);
+  };
+  const dpo = o.objective && 'kind' in o.objective ? o.objective : undefined;
+  if (dpo) {
+    // DPO's implicit reward r(n) = β·(log π − log π_ref)("n" + EOS); π* ∝ π_ref(n)·exp(r(n)/β), β cancels (metrics/optimum.ts).
+    const context = tok.encode(cfg.number_prompt);
+    optimum = implicitRewardOptimum(rn.logprobs, continuationLogProbs(policy.params, policy.config, context, conts, tok.padId, T), continuationLogProbs(reference.params, reference.config, context, conts, tok.padId, T));
+  } else if (o.objective && beta !== null) optimum = await rewardModelOptimum(o.objective as ProbeObjective, beta);
+  const compare = o.compare ? { objective: o.compare, optimum: await rewardModelOptimum(o.compare, o.compare.beta) } : undefined;
   // Temperature test: exact re-scoring of the reference's answers at each T.
   const klAt = (t: number) => klDivergence(pol, Array.from(numberScores(reference, reference.params, cfg.number_prompt, { temperature: t }).dist.probs));
   const fit = goldenMin(klAt, 0.05, 20);
@@ -140,7 +153,7 @@ export async function probeModels(o: {
       policy: pol,
       optimum,
       beta: optimum ? beta : null,
-      reward: optimum && o.objective ? { model: o.objective.reward_model, gain: o.objective.gain, bias: o.objective.bias } : null,
+      reward: optimum && o.objective && !dpo ? { model: (o.objective as ProbeObjective).reward_model, gain: (o.objective as ProbeObjective).gain, bias: (o.objective as ProbeObjective).bias } : null,
       entropy: { reference: rn.dist.entropy, policy: pn.dist.entropy },
       entropy_fraction: { reference: rn.dist.entropyFraction, policy: pn.dist.entropyFraction },
       top: { reference: { answer: String(rn.dist.top), prob: rn.dist.topProb }, policy: { answer: String(pn.dist.top), prob: pn.dist.topProb } },
@@ -148,6 +161,18 @@ export async function probeModels(o: {
       kl_policy_optimum: optimum ? klDivergence(pol, optimum) : null,
       kl_reference_optimum: optimum ? klDivergence(refp, optimum) : null,
       kl_policy_reference: klDivergence(pol, refp),
+      ...(optimum ? { optimum_kind: dpo ? ('dpo-implicit' as const) : ('reward-model' as const) } : {}),
+      ...(compare
+        ? {
+            compare: {
+              beta: compare.objective.beta,
+              reward: { model: compare.objective.reward_model, gain: compare.objective.gain, bias: compare.objective.bias },
+              optimum: compare.optimum,
+              kl_policy_optimum: klDivergence(pol, compare.optimum),
+              kl_reference_optimum: klDivergence(refp, compare.optimum),
+            },
+          }
+        : {}),
     },
     temperature: { t_star: fit.x, kl_at_t_star: fit.fx, kl_at_one: klAt(1) },
     attractor: { policy: ap.rate, reference: ar.rate, tested: ap.tested },
@@ -156,12 +181,12 @@ export async function probeModels(o: {
   };
 }
 
-export async function runProbe(o: { policy: string; reference: string; objective?: ProbeObjective; prompts: string; outDir: string; cfg: ProbeConfig; seed: number }): Promise<ProbeResult> {
+export async function runProbe(o: { policy: string; reference: string; objective?: ProbeObjective | DpoObjective; compare?: ProbeObjective; prompts: string; outDir: string; cfg: ProbeConfig; seed: number }): Promise<ProbeResult> {
   const cfg = o.cfg;
   const policy = await loadModel(o.policy);
   const reference = await loadModel(o.reference);
   try {
-    const res = await probeModels({ policy, reference, prompts: await readPrompts(o.prompts), objective: o.objective, cfg, seed: o.seed });
+    const res = await probeModels({ policy, reference, prompts: await readPrompts(o.prompts), objective: o.objective, compare: o.compare, cfg, seed: o.seed });
     writeJsonAtomic(path.join(o.outDir, 'probe.json'), res);
     return res;
   } finally {

@@ -6,10 +6,12 @@
 import * as path from 'node:path';
 import { DiversityViews, RunArtifacts, runLabel } from './artifacts';
 import { CHART_TITLES, ChartId } from './charts';
+import type { AlgorithmChartId } from './algorithms';
 import { fmt, HeadlineRow, pct } from './headline';
 
 export interface RenderedChart {
-  id: ChartId;
+  /** A chart of CHART_IDS, or of the side-by-side section (report/algorithms.ts). */
+  id: ChartId | AlgorithmChartId;
   title: string;
   caption: string;
   svg: string;

@@ -10,6 +10,7 @@ import { klTarget, readRunArtifacts, RunArtifacts, runTitle } from './artifacts'
 import { buildCharts, CHART_IDS, ChartId, renderSvg } from './charts';
 import { headlineRows, HeadlineRow } from './headline';
 import { buildSections, renderPage, RenderedChart } from './html';
+import { ALGORITHM_CHART_IDS, AlgorithmChartId, algorithmSection, buildAlgorithmCharts, hasOtherAlgorithms, readAlgorithmRuns } from './algorithms';
 
 export interface WriteReportResult {
   /** The HTML file written (absolute). */
@@ -18,6 +19,8 @@ export interface WriteReportResult {
   charts: ChartId[];
   /** Ids of the charts shown as "not run" (artifact or data missing). */
   missing: ChartId[];
+  /** Ids of the side-by-side charts (runs with GRPO, RLOO or DPO; empty otherwise). */
+  algorithmCharts: AlgorithmChartId[];
   /** The headline numbers, formatted and raw (what `rlhf run` prints at the end). */
   headline: HeadlineRow[];
   /** Artifacts that exist but could not be read. */
@@ -70,18 +73,35 @@ export async function writeReport(runDir: string, outFile?: string, opts: WriteR
   const dir = path.resolve(runDir);
   const file = path.resolve(outFile ?? defaultReportFile(dir));
   const a = await readRunArtifacts(dir);
+  // PPO, GRPO, RLOO and DPO runs side by side (report/algorithms.ts), when more than PPO ran.
+  const algorithms = await readAlgorithmRuns(dir, a.warnings);
   // A directory with nothing of a run is a mistake (a typo, the wrong folder), not an empty report.
-  if (!hasRunArtifacts(a)) throw new NotARunError(dir);
+  if (!hasRunArtifacts(a) && algorithms.length === 0) throw new NotARunError(dir);
   // Before rendering: an output that cannot be written is an error naming it now.
   ensureWritableFile(file, 'the report');
   const charts = await renderCharts(a);
   const headline = headlineRows(a, klTarget(a.config?.value));
+  const sections = buildSections(a, charts);
+  const algorithmCharts: AlgorithmChartId[] = [];
+  if (hasOtherAlgorithms(algorithms)) {
+    const rendered = new Map<AlgorithmChartId, RenderedChart>();
+    for (const [id, c] of buildAlgorithmCharts(algorithms)) {
+      try {
+        rendered.set(id, { id, title: c.title, caption: c.caption, svg: await renderSvg(c.spec, `c-${id}`) });
+        algorithmCharts.push(id);
+      } catch (err) {
+        a.warnings.push(`chart ${id}: could not render (${(err as Error).message})`);
+      }
+    }
+    const at = sections.findIndex((x) => x.id === 'probe');
+    sections.splice(at < 0 ? sections.length : at, 0, algorithmSection(algorithms, rendered));
+  }
   const html = renderPage({
     title: runTitle(a),
     runDir: dir,
     generated: opts.now ?? new Date(),
     headline,
-    sections: buildSections(a, charts),
+    sections,
     config: a.config ? { file: a.config.file, text: a.config.text } : undefined,
     warnings: a.warnings,
   });
@@ -90,6 +110,7 @@ export async function writeReport(runDir: string, outFile?: string, opts: WriteR
     file,
     charts: CHART_IDS.filter((id) => charts.has(id)),
     missing: CHART_IDS.filter((id) => !charts.has(id)),
+    algorithmCharts: ALGORITHM_CHART_IDS.filter((id) => algorithmCharts.includes(id)),
     headline,
     warnings: a.warnings,
   };

@@ -1,0 +1,75 @@
+import { Flags } from '@oclif/core';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import YAML from 'yaml';
+import { BaseCommand, backendFlag, useBackend } from '../cli/base';
+import { parseStageConfig } from '../cli/stage-config';
+import { runRloo } from '../group-rl/stage';
+import { RLOOConfigSchema } from '../group-rl/config';
+import { installStopHandlers } from '../train/state';
+import { DATA_DIR, DEFAULT_MODEL } from '../paths';
+import { overwriteFlag, resumeFlags } from '../cli/output-flags';
+import { finishOutputDir, prepareOutputDir } from '../util/output-dir';
+
+export default class Rloo extends BaseCommand {
+  static summary = 'Optimise a policy against a reward model with RLOO: k samples per prompt, a leave-one-out baseline, the KL in the reward.';
+
+  static description = `The policy starts from --policy (an SFT checkpoint); a frozen copy of it is the reference. Each
+iteration samples k = --num-generations completions for each of batch_size / k prompts, scores them with the
+reward model, subtracts β·KL (the sequence's log π_old − log π_ref, summed) from each score, and uses the mean
+of the other k − 1 rewards of the same prompt as the baseline (Ahmadian et al. 2024, TRL's RLOOTrainer). The
+loss is the clipped ratio objective on whole sequences. Metrics go to OUT/metrics.jsonl under TRL's names
+(reward, kl, clip_ratio/*, …) plus objective/kl and the probes; OUT/summary.json records the objective for
+rlhf probe. Other settings: --config FILE (YAML with the rloo config section's keys).`;
+
+  static examples = [
+    '<%= config.bin %> <%= command.id %> --reward-model runs/mode-collapse/train-rm/logsigmoid/model --out runs/rloo',
+    '<%= config.bin %> <%= command.id %> --reward-model rm/model --out runs/rloo --num-generations 4 --beta 0.05 --iterations 60',
+  ];
+
+  static flags = {
+    ...backendFlag,
+    policy: Flags.string({ description: 'SFT policy directory (also the reference)', default: DEFAULT_MODEL }),
+    'reward-model': Flags.string({ description: 'reward model directory (rlhf train-rm OUT/model)', required: true }),
+    prompts: Flags.string({ description: 'training prompts (JSONL)', default: path.join(DATA_DIR, 'tasks', 'prompts-train.jsonl') }),
+    heldout: Flags.string({ description: 'held-out prompts for the held-out reward', default: path.join(DATA_DIR, 'tasks', 'prompts-heldout.jsonl') }),
+    out: Flags.string({ char: 'o', description: 'output directory', required: true }),
+    config: Flags.string({ description: 'YAML file with RLOO hyperparameters (the keys of the rloo config section)' }),
+    iterations: Flags.integer({ description: 'generation + update cycles' }),
+    'batch-size': Flags.integer({ description: 'completions per iteration' }),
+    'num-generations': Flags.integer({ description: 'k: completions per prompt' }),
+    lr: Flags.string({ description: 'learning rate' }),
+    beta: Flags.string({ description: 'β of the KL in the reward' }),
+    'normalize-advantages': Flags.boolean({ description: 'whiten the advantages over the batch', default: false }),
+    seed: Flags.integer({ description: 'random seed', default: 1 }),
+    ...resumeFlags,
+    ...overwriteFlag,
+  };
+
+  async run() {
+    const { flags } = await this.parse(Rloo);
+    const backend = await useBackend(this, flags.backend);
+    installStopHandlers();
+    const fromFile = flags.config ? (YAML.parse(fs.readFileSync(flags.config, 'utf8')) ?? {}) : {};
+    const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+    const overrides = Object.fromEntries(
+      Object.entries({
+        iterations: flags.iterations,
+        batch_size: flags['batch-size'],
+        num_generations: flags['num-generations'],
+        lr: num(flags.lr),
+        beta: num(flags.beta),
+        normalize_advantages: flags['normalize-advantages'] ? true : undefined,
+      }).filter(([, v]) => v !== undefined),
+    );
+    const cfg = parseStageConfig(RLOOConfigSchema, { ...fromFile, ...overrides }, 'rloo');
+    prepareOutputDir(flags.out, { command: 'rloo', writes: ['metrics.jsonl', 'model', 'checkpoint', 'summary.json'], overwrite: flags.overwrite, resume: flags.resume, restart: flags.restart });
+    const res = await runRloo({ policy: flags.policy, rewardModel: flags['reward-model'], prompts: flags.prompts, heldout: flags.heldout, outDir: flags.out, cfg, seed: flags.seed, resume: flags.resume });
+    finishOutputDir(flags.out);
+    const last = res.probes[res.probes.length - 1];
+    this.log(`rloo: ${res.iterations} iterations in ${res.seconds.toFixed(0)}s (${res.seconds_per_iteration.toFixed(2)}s each)`);
+    this.log(`reward ${res.reward.start.toFixed(3)} → ${res.reward.end.toFixed(3)}; held-out ${res.heldout_reward.start.toFixed(3)} → ${res.heldout_reward.end.toFixed(3)}; KL ${res.kl.mean_last.toFixed(3)} (β ${res.kl.beta})`);
+    if (last) this.log(`random number: entropy ${(100 * last.entropy_fraction).toFixed(1)}% of log 100, top ${last.top} p=${last.top_prob.toFixed(3)}, KL(π‖π*) ${last.kl_to_optimum.toFixed(4)}${res.objective.exact ? '' : ' (π* is approximate with normalize_advantages)'}`);
+    return { backend: backend.chosen, model: path.join(flags.out, 'model'), ...res };
+  }
+}
