@@ -37,6 +37,10 @@ export const PPOConfigSchema = z
     checkpoint_every: z.number().int().positive().default(10).describe('write a resumable checkpoint every N iterations'),
     tasks: z.array(z.string()).nullable().default(null).describe('train only on prompts of these tasks (null = all)'),
     number_prompt: z.string().default('Tell me a random integer between 0 and 99.\n').describe('the one-answer prompt of the random-number probe'),
+    number_prompt_only: z
+      .boolean()
+      .default(false)
+      .describe('roll out on number_prompt alone: a one-prompt bandit whose KL-regularised optimum π* is exactly the one the probe computes'),
   })
   .strict();
 

@@ -3,6 +3,7 @@ import { disposeBundle, loadModel } from '../model/checkpoint';
 import { checkPromptRoom } from '../model/generate';
 import { warn } from '../util/progress';
 import { readPrompts } from '../data/read';
+import { PromptRecord } from '../data/records';
 import { loadRewardScorer } from '../model/reward-scorer';
 import { PPOConfig } from './config';
 import { PPOResult, trainPPO } from './trainer';
@@ -19,14 +20,26 @@ export interface PpoStageOptions {
   stage?: string;
 }
 
+/**
+ * The prompts PPO rolls out on: the prompt file (only `tasks` if given), or the probe's number prompt
+ * alone. With several phrasings of the number question the policy is one network for all of them, while
+ * each phrasing has its own π*; on one prompt the optimum of what PPO optimises is the probe's π* itself.
+ */
+export async function rolloutPrompts(file: string, cfg: Pick<PPOConfig, 'tasks' | 'number_prompt' | 'number_prompt_only'>): Promise<PromptRecord[]> {
+  if (cfg.number_prompt_only && cfg.tasks) throw new Error(`ppo.number_prompt_only rolls out on number_prompt alone, so ppo.tasks (${JSON.stringify(cfg.tasks)}) would be ignored: set one of them`);
+  if (cfg.number_prompt_only) return [{ id: 'number-prompt', prompt: cfg.number_prompt, kind: 'open', task: 'random-number' }];
+  const all = await readPrompts(file);
+  const prompts = cfg.tasks ? all.filter((p) => cfg.tasks!.includes(p.task)) : all;
+  if (!prompts.length) throw new Error(`${file}: no prompts of tasks ${JSON.stringify(cfg.tasks)}`);
+  return prompts;
+}
+
 export async function runPpo(o: PpoStageOptions): Promise<PPOResult> {
   const cfg = o.cfg;
   const policy = await loadModel(o.policy);
   const scorer = await loadRewardScorer(o.rewardModel);
   try {
-    const all = await readPrompts(o.prompts);
-    const prompts = cfg.tasks ? all.filter((p) => cfg.tasks!.includes(p.task)) : all;
-    if (!prompts.length) throw new Error(`${o.prompts}: no prompts of tasks ${JSON.stringify(cfg.tasks)}`);
+    const prompts = await rolloutPrompts(o.prompts, cfg);
     const heldout = o.heldout ? await readPrompts(o.heldout) : [];
     // Before training: a prompt that fills the context is an error, one that cuts responses short a warning.
     const enc = (file: string) => (p: { id: string; prompt: string }) => ({ name: `${file}: prompt ${p.id}`, length: policy.tokenizer.encode(p.prompt).length });
