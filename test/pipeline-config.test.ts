@@ -115,6 +115,30 @@ describe('run config: validation messages', () => {
     assert.deepEqual(plan.stages['train-rm'].upstream, ['sft'], 'train-rm reads the SFT policy, not a rank stage');
   });
 
+  it('a reward model with its own rankings: resolved, hashed as an input of train-rm, trained on them; the others keep the run\'s', () => {
+    const own = `train_rm:
+  utilities:
+    - logsigmoid
+    - { id: numbers, utility: logsigmoid, rankings: own.jsonl }`;
+    const file = writeConfig(GOOD().replace('train_rm: { utilities: [logsigmoid, prompt-aware] }', own));
+    const dir = path.dirname(file);
+    fs.writeFileSync(path.join(dir, 'own.jsonl'), '{}\n');
+    const plan = planRun(loadRunConfig(file, { cwd: dir }).config);
+    const byName = Object.fromEntries(plan.rewardModels.map((m) => [m.name, m]));
+    assert.equal(byName.numbers.rankings, path.join(dir, 'own.jsonl'));
+    assert.equal(byName.numbers.heldout, undefined, 'the run\'s held-out rankings do not go with other rankings');
+    assert.equal(byName.logsigmoid.rankings, plan.rankings, 'the rank stage\'s output');
+    assert.ok(plan.stages['train-rm'].inputs.some((i) => i.role === 'rankings:numbers' && i.path === path.join(dir, 'own.jsonl')), 'its file is an input (a change re-runs train-rm)');
+    // With every reward model on its own rankings, rank may be off without data.rankings.
+    const solo = writeConfig(GOOD().replace('rank: {}', 'rank: false').replace('sample: { k: 2 }', 'sample: false').replace('train_rm: { utilities: [logsigmoid, prompt-aware] }', 'train_rm: { utilities: [{ id: a, utility: linear, rankings: rankings.jsonl }] }'));
+    assert.doesNotThrow(() => loadRunConfig(solo, { cwd: path.dirname(solo) }));
+    // A missing file and held-out rankings without rankings are named by key path.
+    const missing = writeConfig(GOOD().replace('train_rm: { utilities: [logsigmoid, prompt-aware] }', 'train_rm: { utilities: [{ id: a, utility: linear, rankings: nope.jsonl }] }'));
+    assert.match(problems(missing).join('\n'), /train_rm\.utilities\[0\]\.rankings: .*nope\.jsonl.*expected an existing file/);
+    const lone = writeConfig(GOOD().replace('train_rm: { utilities: [logsigmoid, prompt-aware] }', 'train_rm: { utilities: [{ id: a, utility: linear, heldout_rankings: rankings.jsonl }] }'));
+    assert.match(problems(lone).join('\n'), /heldout_rankings: only with this entry's own rankings/);
+  });
+
   it('YAML syntax errors name the line', () => {
     const file = writeConfig('name: t\nmodel: [unclosed\n');
     const p = problems(file);

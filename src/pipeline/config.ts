@@ -609,7 +609,8 @@ function checkAndResolve(cfg: RunConfig, cwd: string): ConfigProblem[] {
       if (cfg.rank.format !== 'auto' && cfg.rank.format !== 'samples') problems.push({ path: ['rank', 'format'], value: cfg.rank.format, expected: '"auto" or "samples" (rank labels the samples of the sample stage)' });
     }
   }
-  if (cfg.train_rm !== false && cfg.rank === false) need('rankings', 'train_rm is on and rank is off');
+  // A reward model with its own rankings needs neither the rank stage nor data.rankings.
+  if (cfg.train_rm !== false && cfg.rank === false && utilityEntries(cfg.train_rm).some((u) => u.rankings === undefined)) need('rankings', 'train_rm is on and rank is off');
   if (cfg.train_rm !== false) {
     const seen = new Map<string, number>();
     utilityEntries(cfg.train_rm).forEach((u, i) => {
@@ -617,6 +618,8 @@ function checkAndResolve(cfg: RunConfig, cwd: string): ConfigProblem[] {
       if (!UNIT_NAME.test(u.name)) problems.push({ path: at, value: u.name, text: `gives the directory name ${JSON.stringify(u.name)}; name it with {id: NAME, utility: ...}` });
       if (seen.has(u.name)) problems.push({ path: at, value: u.name, text: `a second reward model named ${JSON.stringify(u.name)} (entry ${seen.get(u.name)} has it); give one an id: {id: NAME, utility: ...}` });
       seen.set(u.name, i);
+      inputFile([...at, 'rankings'], u.rankings, (x) => (u.rankings = x));
+      inputFile([...at, 'heldout_rankings'], u.heldout_rankings, (x) => (u.heldout_rankings = x));
     });
     if (cfg.train_rm.model !== undefined) {
       const rm = cfg.train_rm;

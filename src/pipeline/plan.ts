@@ -56,6 +56,11 @@ export interface RewardModelPlan {
   dir: string;
   /** RUN/train-rm/<name>/model */
   model: string;
+  /** The rankings it learns from: its own (train_rm.utilities[i].rankings) or the run's. */
+  rankings?: string;
+  heldout?: string;
+  /** Whether the rankings are its own (then its held-out file is its own too, and must exist if named). */
+  ownRankings: boolean;
 }
 
 export interface PpoRunPlan {
@@ -133,7 +138,15 @@ export function planRun(cfg: RunConfig): RunPlan {
   const rewardModels: RewardModelPlan[] =
     cfg.train_rm === false
       ? []
-      : utilityEntries(cfg.train_rm).map((u) => ({ name: u.name, utility: u.utility, dir: path.join(dir('train-rm'), u.name), model: path.join(dir('train-rm'), u.name, 'model') }));
+      : utilityEntries(cfg.train_rm).map((u) => ({
+          name: u.name,
+          utility: u.utility,
+          dir: path.join(dir('train-rm'), u.name),
+          model: path.join(dir('train-rm'), u.name, 'model'),
+          rankings: u.rankings ?? rankings,
+          heldout: u.rankings !== undefined ? u.heldout_rankings : heldoutRankings,
+          ownRankings: u.rankings !== undefined,
+        }));
   // ppo.reward_model names one of the reward models trained here, or is a directory (train_rm off).
   let rewardModel: string | undefined;
   if (cfg.ppo !== false) {
@@ -236,8 +249,9 @@ export function planRun(cfg: RunConfig): RunPlan {
       training: true,
       inputs: [
         { role: 'model', path: rewardBase },
-        rankings !== undefined && { role: 'rankings', path: rankings },
-        heldoutRankings !== undefined && { role: 'heldout', path: heldoutRankings },
+        rankings !== undefined && rewardModels.some((m) => !m.ownRankings) && { role: 'rankings', path: rankings },
+        heldoutRankings !== undefined && rewardModels.some((m) => !m.ownRankings) && { role: 'heldout', path: heldoutRankings },
+        ...rewardModels.filter((m) => m.ownRankings).flatMap((m) => [{ role: `rankings:${m.name}`, path: m.rankings! }, m.heldout !== undefined && { role: `heldout:${m.name}`, path: m.heldout }]),
       ],
       outputs: rewardModels.flatMap((m) => [path.join(m.model, 'config.json'), path.join(m.dir, 'diagnostics.json')]),
       writes: ['summary.json', ...unitNames(rewardModels)],

@@ -101,9 +101,9 @@ export const STAGE_TABLE: StageTable = {
     const models = await forEachUnit(ctx, plan.rewardModels, async (rm) => {
       const { summary } = await runRewardStage({
         model: plan.rewardBase.replace(/^hub:/, ''),
-        rankings: plan.rankings!,
-        heldout: plan.heldoutRankings,
-        heldoutOptional: true, // the rank stage writes it only when there is held-out input
+        rankings: rm.rankings!,
+        heldout: rm.heldout,
+        heldoutOptional: !rm.ownRankings, // the rank stage writes it only when there is held-out input
         outDir: rm.dir,
         cfg: { ...shared, utility: rm.utility, seed: ctx.seed },
         resume: ctx.resume,

@@ -27,11 +27,17 @@ export const UtilityConfigSchema = z.unknown().transform((input, ctx): UtilityCo
   }
 });
 
-/** One reward model of a run: the directory name and its utility. */
+/** One reward model of a run: the directory name, its utility, and its own rankings if it has them. */
 export interface UtilityEntry {
   name: string;
   utility: UtilityConfig;
+  /** Rankings this reward model learns from instead of the run's (the rank stage's output or data.rankings). */
+  rankings?: string;
+  /** Its held-out rankings (only with its own rankings). */
+  heldout_rankings?: string;
 }
+
+const ENTRY_KEYS = ['id', 'utility', 'rankings', 'heldout_rankings'];
 
 /**
  * An entry of train_rm.utilities: a utility (named after it: its name, or name + parameters), or
@@ -41,9 +47,19 @@ export const UtilityEntrySchema = z.unknown().transform((input, ctx): UtilityEnt
   const withId = typeof input === 'object' && input !== null && !Array.isArray(input) && 'id' in input;
   const raw = withId ? (input as { utility?: unknown }).utility : input;
   if (withId) {
-    const extra = Object.keys(input as object).filter((k) => k !== 'id' && k !== 'utility');
+    const obj = input as Record<string, unknown>;
+    const extra = Object.keys(obj).filter((k) => !ENTRY_KEYS.includes(k));
     if (extra.length || raw === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected {id: NAME, utility: UTILITY} (${extra.length ? `unknown key ${extra.join(', ')}` : 'utility is missing'})`, input });
+      ctx.addIssue({ code: 'custom', message: `expected {id: NAME, utility: UTILITY, rankings?: FILE, heldout_rankings?: FILE} (${extra.length ? `unknown key ${extra.join(', ')}` : 'utility is missing'})`, input });
+      return z.NEVER;
+    }
+    for (const k of ['rankings', 'heldout_rankings'])
+      if (k in obj && (typeof obj[k] !== 'string' || obj[k] === '')) {
+        ctx.addIssue({ code: 'custom', message: `${HERE}.${k}: expected a file path`, input });
+        return z.NEVER;
+      }
+    if ('heldout_rankings' in obj && !('rankings' in obj)) {
+      ctx.addIssue({ code: 'custom', message: `${HERE}.heldout_rankings: only with this entry's own rankings (the run's held-out rankings go with the run's rankings)`, input });
       return z.NEVER;
     }
   }
@@ -55,7 +71,8 @@ export const UtilityEntrySchema = z.unknown().transform((input, ctx): UtilityEnt
     ctx.addIssue({ code: 'custom', message: err.message, input });
     return z.NEVER;
   }
-  return { name: utilityEntryName(input), utility };
+  const own = withId ? (input as { rankings?: string; heldout_rankings?: string }) : {};
+  return { name: utilityEntryName(input), utility, ...(own.rankings !== undefined && { rankings: own.rankings }), ...(own.heldout_rankings !== undefined && { heldout_rankings: own.heldout_rankings }) };
 });
 
 /** The directory name of a train_rm.utilities entry: its id, the utility's name, or name + parameters. */
