@@ -139,6 +139,19 @@ describe('run config: validation messages', () => {
     assert.match(problems(lone).join('\n'), /heldout_rankings: only with this entry's own rankings/);
   });
 
+  it('a reward model may override train_rm settings (validated by the same schema); seed and unknown keys are refused', () => {
+    const entry = (e: string) => writeConfig(GOOD().replace('train_rm: { utilities: [logsigmoid, prompt-aware] }', `train_rm: { epochs: 7, utilities: [logsigmoid, ${e}] }`));
+    const file = entry('{ id: fast, utility: linear, epochs: 3, squash: none }');
+    const plan = planRun(loadRunConfig(file, { cwd: path.dirname(file) }).config);
+    const byName = Object.fromEntries(plan.rewardModels.map((m) => [m.name, m]));
+    assert.deepEqual(byName.fast.overrides, { epochs: 3, squash: 'none' }, 'only what the entry gives, no defaults filled in');
+    assert.equal(byName.logsigmoid.overrides, undefined);
+    assert.match(problems(entry('{ id: fast, utility: linear, epochs: -1 }')).join('\n'), /train_rm\.utilities\[1\]\.epochs/);
+    assert.match(problems(entry('{ id: fast, utility: linear, squash: tanh }')).join('\n'), /squash/);
+    assert.match(problems(entry('{ id: fast, utility: linear, seed: 3 }')).join('\n'), /unknown key seed/);
+    assert.match(problems(entry('{ id: fast, utility: linear, epoch: 3 }')).join('\n'), /unknown key epoch/);
+  });
+
   it('YAML syntax errors name the line', () => {
     const file = writeConfig('name: t\nmodel: [unclosed\n');
     const p = problems(file);

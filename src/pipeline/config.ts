@@ -152,7 +152,7 @@ const TrainRmSectionSchema = RewardTrainConfigSchema.omit({ utility: true, seed:
     .array(UtilityEntrySchema)
     .min(1)
     .default([{ name: 'logsigmoid', utility: { name: 'logsigmoid' } }])
-    .describe('one reward model per utility, in RUN/train-rm/<name>/: a name, {name, gamma, scale, epsilon}, prompt-aware, or {id, utility}'),
+    .describe('one reward model per utility, in RUN/train-rm/<name>/: a name, {name, gamma, scale, epsilon}, prompt-aware, or {id, utility, rankings?, heldout_rankings?, any train_rm setting to override for this model}'),
   model: z.string().min(1).optional().describe('trunk of the reward models (default: the SFT policy)'),
 });
 

@@ -18,6 +18,7 @@
  *
  * "The policy" is RUN/sft/model when sft is on, else the config's `model`.
  */
+import type { RewardTrainConfig } from '../reward/config';
 import * as path from 'node:path';
 import { dpoRuns, DpoStageConfig, grpoRuns, GrpoStageConfig, PolicyStage, ppoRuns, PpoStageConfig, rlooRuns, RlooStageConfig, RunConfig, STAGE_KEY, StageName, STAGES, utilityEntries } from './config';
 import { UtilityConfig } from '../reward/utilities';
@@ -61,6 +62,8 @@ export interface RewardModelPlan {
   heldout?: string;
   /** Whether the rankings are its own (then its held-out file is its own too, and must exist if named). */
   ownRankings: boolean;
+  /** Its training settings that differ from train_rm's shared ones. */
+  overrides?: Partial<RewardTrainConfig>;
 }
 
 export interface PpoRunPlan {
@@ -146,6 +149,7 @@ export function planRun(cfg: RunConfig): RunPlan {
           rankings: u.rankings ?? rankings,
           heldout: u.rankings !== undefined ? u.heldout_rankings : heldoutRankings,
           ownRankings: u.rankings !== undefined,
+          overrides: u.overrides,
         }));
   // ppo.reward_model names one of the reward models trained here, or is a directory (train_rm off).
   let rewardModel: string | undefined;

@@ -105,7 +105,7 @@ export const STAGE_TABLE: StageTable = {
         heldout: rm.heldout,
         heldoutOptional: !rm.ownRankings, // the rank stage writes it only when there is held-out input
         outDir: rm.dir,
-        cfg: { ...shared, utility: rm.utility, seed: ctx.seed },
+        cfg: { ...shared, ...rm.overrides, utility: rm.utility, seed: ctx.seed },
         resume: ctx.resume,
         stage: `train-rm/${rm.name}`,
       });

@@ -35,9 +35,13 @@ export interface UtilityEntry {
   rankings?: string;
   /** Its held-out rankings (only with its own rankings). */
   heldout_rankings?: string;
+  /** Training settings of this reward model that differ from train_rm's shared ones (like ppo.runs). */
+  overrides?: Partial<RewardTrainConfig>;
 }
 
 const ENTRY_KEYS = ['id', 'utility', 'rankings', 'heldout_rankings'];
+/** Settings an entry may not override: the utility is the entry's own, the seed is the run's. */
+const NOT_OVERRIDDEN = ['utility', 'seed'];
 
 /**
  * An entry of train_rm.utilities: a utility (named after it: its name, or name + parameters), or
@@ -48,9 +52,10 @@ export const UtilityEntrySchema = z.unknown().transform((input, ctx): UtilityEnt
   const raw = withId ? (input as { utility?: unknown }).utility : input;
   if (withId) {
     const obj = input as Record<string, unknown>;
-    const extra = Object.keys(obj).filter((k) => !ENTRY_KEYS.includes(k));
+    const settings = Object.keys(RewardTrainConfigSchema.shape).filter((k) => !NOT_OVERRIDDEN.includes(k));
+    const extra = Object.keys(obj).filter((k) => !ENTRY_KEYS.includes(k) && !settings.includes(k));
     if (extra.length || raw === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected {id: NAME, utility: UTILITY, rankings?: FILE, heldout_rankings?: FILE} (${extra.length ? `unknown key ${extra.join(', ')}` : 'utility is missing'})`, input });
+      ctx.addIssue({ code: 'custom', message: `expected {id: NAME, utility: UTILITY, rankings?: FILE, heldout_rankings?: FILE, and any train_rm setting to override} (${extra.length ? `unknown key ${extra.join(', ')}` : 'utility is missing'})`, input });
       return z.NEVER;
     }
     for (const k of ['rankings', 'heldout_rankings'])
@@ -71,8 +76,25 @@ export const UtilityEntrySchema = z.unknown().transform((input, ctx): UtilityEnt
     ctx.addIssue({ code: 'custom', message: err.message, input });
     return z.NEVER;
   }
-  const own = withId ? (input as { rankings?: string; heldout_rankings?: string }) : {};
-  return { name: utilityEntryName(input), utility, ...(own.rankings !== undefined && { rankings: own.rankings }), ...(own.heldout_rankings !== undefined && { heldout_rankings: own.heldout_rankings }) };
+  const own = withId ? (input as Record<string, unknown>) : {};
+  let overrides: Partial<RewardTrainConfig> | undefined;
+  const given = Object.fromEntries(Object.entries(own).filter(([k]) => !ENTRY_KEYS.includes(k)));
+  if (Object.keys(given).length) {
+    // Validated by the same schema as the shared settings, without filling defaults (only what is given).
+    const parsed = RewardTrainConfigSchema.partial().safeParse(given);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: `${HERE}.${issue.path.join('.')}: ${issue.message}`, input });
+      return z.NEVER;
+    }
+    overrides = Object.fromEntries(Object.keys(given).map((k) => [k, (parsed.data as Record<string, unknown>)[k]])) as Partial<RewardTrainConfig>;
+  }
+  return {
+    name: utilityEntryName(input),
+    utility,
+    ...(typeof own.rankings === 'string' && { rankings: own.rankings }),
+    ...(typeof own.heldout_rankings === 'string' && { heldout_rankings: own.heldout_rankings }),
+    ...(overrides && { overrides }),
+  };
 });
 
 /** The directory name of a train_rm.utilities entry: its id, the utility's name, or name + parameters. */
