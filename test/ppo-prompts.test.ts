@@ -1,10 +1,10 @@
-/** Which prompts PPO rolls out on: the prompt file filtered by task, or the probe's number prompt alone. */
+/** Which prompts PPO rolls out on (the prompt file filtered by task, or the probe's number prompt alone) and is probed on. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PPOConfigSchema } from '../src/ppo/config';
-import { rolloutPrompts } from '../src/ppo/stage';
+import { heldoutPrompts, rolloutPrompts } from '../src/ppo/stage';
 import { tmpDir } from './helpers';
 
 function promptFile(): string {
@@ -36,5 +36,12 @@ describe('PPO rollout prompts', () => {
   it('number_prompt_only with tasks is refused by name (tasks would be ignored)', async () => {
     const cfg = PPOConfigSchema.parse({ number_prompt_only: true, tasks: ['random-number'] });
     await assert.rejects(rolloutPrompts(promptFile(), cfg), /ppo\.number_prompt_only.*ppo\.tasks/);
+  });
+
+  it('held-out prompts are those of the tuned tasks (number_prompt_only: the number task)', async () => {
+    const file = promptFile();
+    assert.deepEqual((await heldoutPrompts(file, PPOConfigSchema.parse({}))).map((p) => p.id), ['a', 'n']);
+    assert.deepEqual((await heldoutPrompts(file, PPOConfigSchema.parse({ tasks: ['arithmetic'] }))).map((p) => p.id), ['a']);
+    assert.deepEqual((await heldoutPrompts(file, PPOConfigSchema.parse({ number_prompt_only: true }))).map((p) => p.id), ['n']);
   });
 });

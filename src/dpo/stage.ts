@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { disposeBundle, loadModel } from '../model/checkpoint';
-import { readPrompts, readRankings } from '../data/read';
+import { readTaskPrompts, readRankings } from '../data/read';
 import { loadRewardScorer, RewardScorer } from '../model/reward-scorer';
 import { RankingRecord } from '../data/records';
 import { DPOConfig } from './config';
@@ -38,13 +38,13 @@ export async function runDpo(o: DpoStageOptions): Promise<DpoResult> {
   let scorer: RewardScorer | undefined;
   try {
     if (o.rewardModel) scorer = await loadRewardScorer(o.rewardModel);
-    const heldoutPrompts = o.heldoutPrompts ? await readPrompts(o.heldoutPrompts) : [];
+    const heldoutPrompts = o.heldoutPrompts ? await readTaskPrompts(o.heldoutPrompts, cfg.tasks) : [];
     return await trainDPO({
       policy,
       pairs: preferencePairs(rankings),
       heldoutPairs: preferencePairs(heldoutRankings),
       scorer,
-      heldoutPrompts, // all tasks, as PPO's held-out reward: the numbers compare
+      heldoutPrompts, // the tuned tasks, as PPO's held-out reward: the numbers compare
       cfg,
       outDir: o.outDir,
       seed: o.seed,

@@ -2,7 +2,7 @@
 import { disposeBundle, loadModel } from '../model/checkpoint';
 import { checkPromptRoom } from '../model/generate';
 import { warn } from '../util/progress';
-import { readPrompts } from '../data/read';
+import { readTaskPrompts } from '../data/read';
 import { loadRewardScorer } from '../model/reward-scorer';
 import { GRPOConfig, GroupConfig, RLOOConfig } from './config';
 import { GroupResult, trainGroup } from './trainer';
@@ -27,10 +27,8 @@ async function runGroup(o: GroupStageOptions<GroupConfig>): Promise<GroupResult>
   const policy = await loadModel(o.policy);
   const scorer = await loadRewardScorer(o.rewardModel);
   try {
-    const all = await readPrompts(o.prompts);
-    const prompts = cfg.tasks ? all.filter((p) => cfg.tasks!.includes(p.task)) : all;
-    if (!prompts.length) throw new Error(`${o.prompts}: no prompts of tasks ${JSON.stringify(cfg.tasks)}`);
-    const heldout = o.heldout ? await readPrompts(o.heldout) : [];
+    const prompts = await readTaskPrompts(o.prompts, cfg.tasks);
+    const heldout = o.heldout ? await readTaskPrompts(o.heldout, cfg.tasks) : [];
     const enc = (file: string) => (p: { id: string; prompt: string }) => ({ name: `${file}: prompt ${p.id}`, length: policy.tokenizer.encode(p.prompt).length });
     const short = checkPromptRoom(policy.config, [...prompts.map(enc(o.prompts)), ...heldout.map(enc(o.heldout ?? ''))], cfg.response_length);
     if (short.length)

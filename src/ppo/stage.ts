@@ -2,7 +2,7 @@
 import { disposeBundle, loadModel } from '../model/checkpoint';
 import { checkPromptRoom } from '../model/generate';
 import { warn } from '../util/progress';
-import { readPrompts } from '../data/read';
+import { readTaskPrompts } from '../data/read';
 import { PromptRecord } from '../data/records';
 import { loadRewardScorer } from '../model/reward-scorer';
 import { PPOConfig } from './config';
@@ -27,12 +27,16 @@ export interface PpoStageOptions {
  */
 export async function rolloutPrompts(file: string, cfg: Pick<PPOConfig, 'tasks' | 'number_prompt' | 'number_prompt_only'>): Promise<PromptRecord[]> {
   if (cfg.number_prompt_only && cfg.tasks) throw new Error(`ppo.number_prompt_only rolls out on number_prompt alone, so ppo.tasks (${JSON.stringify(cfg.tasks)}) would be ignored: set one of them`);
-  if (cfg.number_prompt_only) return [{ id: 'number-prompt', prompt: cfg.number_prompt, kind: 'open', task: 'random-number' }];
-  const all = await readPrompts(file);
-  const prompts = cfg.tasks ? all.filter((p) => cfg.tasks!.includes(p.task)) : all;
-  if (!prompts.length) throw new Error(`${file}: no prompts of tasks ${JSON.stringify(cfg.tasks)}`);
-  return prompts;
+  if (cfg.number_prompt_only) return [{ id: 'number-prompt', prompt: cfg.number_prompt, kind: 'open', task: NUMBER_TASK }];
+  return readTaskPrompts(file, cfg.tasks);
 }
+
+/** The held-out prompts of the tuned tasks (with number_prompt_only: every phrasing of the number question). */
+export function heldoutPrompts(file: string, cfg: Pick<PPOConfig, 'tasks' | 'number_prompt_only'>): Promise<PromptRecord[]> {
+  return readTaskPrompts(file, cfg.number_prompt_only ? [NUMBER_TASK] : cfg.tasks);
+}
+
+const NUMBER_TASK = 'random-number';
 
 export async function runPpo(o: PpoStageOptions): Promise<PPOResult> {
   const cfg = o.cfg;
@@ -40,7 +44,7 @@ export async function runPpo(o: PpoStageOptions): Promise<PPOResult> {
   const scorer = await loadRewardScorer(o.rewardModel);
   try {
     const prompts = await rolloutPrompts(o.prompts, cfg);
-    const heldout = o.heldout ? await readPrompts(o.heldout) : [];
+    const heldout = o.heldout ? await heldoutPrompts(o.heldout, cfg) : [];
     // Before training: a prompt that fills the context is an error, one that cuts responses short a warning.
     const enc = (file: string) => (p: { id: string; prompt: string }) => ({ name: `${file}: prompt ${p.id}`, length: policy.tokenizer.encode(p.prompt).length });
     const short = checkPromptRoom(policy.config, [...prompts.map(enc(o.prompts)), ...heldout.map(enc(o.heldout ?? ''))], cfg.response_length);
