@@ -93,4 +93,26 @@ describe('PPO', () => {
     assert.ok(Math.abs(res.kl.beta_final - 0.2 * 0.68 ** 3) < 1e-9, `β = ${res.kl.beta_final}`);
     disposeBundle(model);
   });
+
+  it('whiten_advantages: on, the policy loss does not grow with the reward scale; off, it does', async () => {
+    const firstLoss = async (whiten: boolean, gain: number): Promise<number> => {
+      const model = tinyModel(5);
+      const scorer = tokenScorer(model, Math.floor(model.tokenizer.vocabSize / 2));
+      scorer.gain = gain;
+      const out = tmpDir();
+      const cfg = PPOConfigSchema.parse({
+        iterations: 1, batch_size: 16, mini_batch_size: 16, ppo_epochs: 1, lr: 1e-4, response_length: 3,
+        init_kl_coef: 0, adaptive_kl: false, probe_every: 10, heldout_prompts: 2, whiten_advantages: whiten,
+      });
+      await trainPPO({ policy: model, scorer, prompts, heldout: prompts, cfg, outDir: out, seed: 6 });
+      const line = JSON.parse(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').pop()!);
+      disposeBundle(model);
+      return Math.abs(line['loss/policy']);
+    };
+    // One minibatch, ratio 1: the policy loss is −mean(A). Whitened, A has mean 0 and std 1 whatever the scale.
+    assert.ok((await firstLoss(true, 100)) < 1e-3, 'whitened advantages have mean 0');
+    const raw1 = await firstLoss(false, 1);
+    const raw100 = await firstLoss(false, 100);
+    assert.ok(raw100 > 20 * raw1, `un-whitened, the loss follows the reward scale: ${raw1} → ${raw100}`);
+  });
 });

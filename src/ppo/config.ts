@@ -29,6 +29,7 @@ export const PPOConfigSchema = z
     cliprange_value: z.number().positive().default(0.2).describe('value clip around the old values'),
     vf_coef: z.number().nonnegative().default(0.1).describe('weight of the value loss'),
     whiten_rewards: z.boolean().default(false).describe('whiten per-token rewards before GAE'),
+    whiten_advantages: z.boolean().default(true).describe('whiten advantages per batch before the policy loss (TRL; CleanRL norm_adv)'),
     value_model: z.enum(['shared', 'separate']).default('shared').describe('value head on the policy trunk, or a separate critic (a copy of the SFT trunk)'),
     reward_norm: z.boolean().default(false).describe('normalise scores to mean 0, std 1 on reference samples (gain/bias, lm-human-preferences)'),
     reward_norm_samples: z.number().int().positive().default(128).describe('reference samples used to fit the gain and bias'),

@@ -239,7 +239,10 @@ export async function trainPPO(opts: {
           mask,
           klTok: asm.kl,
           nonScore: tf.sum(asm.nonScoreReward, 1),
-          advantages: maskedWhiten(advantages, mask),
+          // Whitened by default (TRL, lm-human-preferences, CleanRL's norm_adv). Off, the step shrinks as
+          // the policy nears π*: there every answer's KL-regularised return is the same, and whitening
+          // would blow what is left (noise) up to unit variance, a random walk away from π*.
+          advantages: cfg.whiten_advantages ? maskedWhiten(advantages, mask) : (tf.mul(advantages, mask) as Tensor2D),
           returns,
           meanKL: meanSequenceKL(asm.kl, mask),
         };
