@@ -320,6 +320,15 @@ describe('report helpers', () => {
     assert.equal(w['verdict:reward-collapse'].value, 'no');
     assert.equal(w['verdict:mode-collapse'].value, 'no');
     assert.equal(w['verdict:not-temperature'].value, 'no');
+    // A low entropy on a policy that left the answers 0–99 is reward hacking, not the collapse: 'no'.
+    const hacked = (valid: number) => {
+      const pr = probe(0.2, 0.4, 0.5) as { random_number: Record<string, unknown> };
+      pr.random_number.valid_mass = { reference: 0.99, policy: valid };
+      return Object.fromEntries(verdictRows({ ...(artifacts as object), probe: [{ name: 'beta-0.02', file: '', probe: pr }, { name: 'beta-1', file: '', probe: probe(0.95, 1.1, 0.001) }] } as never).map((r) => [r.key, r]));
+    };
+    assert.equal(hacked(0.06)['verdict:mode-collapse'].value, 'no');
+    assert.match(hacked(0.06)['verdict:mode-collapse'].note!, /valid answers 6% \(≥ 90%\)/);
+    assert.equal(hacked(0.95)['verdict:mode-collapse'].value, 'yes');
   });
 
   it('says plainly whether a policy reached π* within the stated tolerance', () => {

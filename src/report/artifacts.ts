@@ -115,9 +115,10 @@ export interface PpoRun {
  */
 type RandomNumber = ProbeResult['random_number'];
 export type NumberProbe = Pick<RandomNumber, 'candidates' | 'reference' | 'policy' | 'optimum'> &
-  Lenient<Omit<RandomNumber, 'candidates' | 'reference' | 'policy' | 'optimum' | 'entropy' | 'top'>> & {
+  Lenient<Omit<RandomNumber, 'candidates' | 'reference' | 'policy' | 'optimum' | 'entropy' | 'top' | 'valid_mass'>> & {
     entropy: Lenient<RandomNumber['entropy']>;
     top: Lenient<RandomNumber['top']>;
+    valid_mass?: Lenient<RandomNumber['valid_mass']>;
   };
 export type Probe = Lenient<Pick<ProbeResult, 'temperature' | 'attractor'>> & {
   random_number?: NumberProbe;
@@ -313,6 +314,7 @@ export function parseProbe(x: unknown): Probe {
       beta: num(rn.beta),
       entropy: { reference: num(ent?.reference), policy: num(ent?.policy) },
       top: { reference: topAnswer(top?.reference), policy: topAnswer(top?.policy) },
+      ...(obj(rn.valid_mass) && { valid_mass: { reference: num(obj(rn.valid_mass)!.reference), policy: num(obj(rn.valid_mass)!.policy) } }),
       kl_policy_optimum: num(rn.kl_policy_optimum),
       kl_reference_optimum: num(rn.kl_reference_optimum),
     };

@@ -114,7 +114,7 @@ export function headlineRows(a: RunArtifacts, klTarget?: number): HeadlineRow[] 
       key: `number-entropy${p.name ? `:${p.name}` : ''}`,
       label: `Random-number entropy${many(probes.length, p.name)}`,
       value: `${fmt(h0)} → ${fmt(h1)} nats`,
-      note: `${h0 !== undefined && h1 !== undefined ? `${pct(h0 / LOG100)} → ${pct(h1 / LOG100)} of log 100; ` : ''}${top}`,
+      note: `${h0 !== undefined && h1 !== undefined ? `${pct(h0 / LOG100)} → ${pct(h1 / LOG100)} of log 100; ` : ''}${top}${validNote(rn.valid_mass)}`,
       before: h0,
       after: h1,
     });
@@ -166,15 +166,20 @@ function theoryDistance(d: RewardDiagnostics, kind: 'open' | 'closed'): number |
 }
 
 /** The thresholds the verdicts use (the issue-13 criteria; notes/FORMATS.md documents them). */
-export const VERDICT = { theoryTolerance: 0.1, accuracy: 0.9, collapseRatio: 5, collapsedEntropy: 0.5, diverseEntropy: 0.9, optimumFall: 5, temperatureLeft: 0.1 } as const;
+export const VERDICT = { theoryTolerance: 0.1, accuracy: 0.9, collapseRatio: 5, collapsedEntropy: 0.5, diverseEntropy: 0.9, validAnswers: 0.9, optimumFall: 5, temperatureLeft: 0.1 } as const;
+
+/** "; valid answers 99% → 12%": how much of the policy's probability is on the answers 0–99 at all. */
+function validNote(v: { reference?: number; policy?: number } | undefined): string {
+  return v && v.reference !== undefined && v.policy !== undefined ? `; valid answers ${pct(v.reference)} → ${pct(v.policy)}` : '';
+}
 
 /**
  * The headline's plain-words verdicts, each 'yes' or 'no' with the numbers and the rule behind it:
  *   verdict:reward-collapse     a single-utility reward model sits on its theory curve (open and closed)
  *   verdict:prompt-aware-curves the prompt-aware model keeps open and closed prompts on their own curves
  *   verdict:prompt-aware-score  its collapse score is ≥ 5× the single-utility model's
- *   verdict:mode-collapse       the smallest-β policy's random-number entropy ≤ 50% of log 100 (and,
- *                               with a sweep, the largest-β policy's ≥ 90%)
+ *   verdict:mode-collapse       the smallest-β policy's random-number entropy ≤ 50% of log 100 with
+ *                               ≥ 90% of it on valid answers (and, with a sweep, the largest-β policy's ≥ 90%)
  *   verdict:reaches-optimum     KL(policy ‖ π*) of the smallest-β run fell ≥ 5× over PPO
  *   verdict:not-temperature     no temperature of the reference explains the smallest-β policy (the KL
  *                               left at the best temperature is ≥ 10% of the KL at T = 1)
@@ -240,12 +245,15 @@ export function verdictRows(a: RunArtifacts): HeadlineRow[] {
     if (hSmall !== undefined) {
       const fs = hSmall / LOG100;
       const fl = hLarge !== undefined ? hLarge / LOG100 : undefined;
-      const ok = fs <= V.collapsedEntropy && (large === undefined || (fl !== undefined && fl >= V.diverseEntropy));
+      // A policy that left the answers 0–99 found something the reward model over-scores: reward
+      // hacking, not a collapse of the answer distribution (the entropy is of what is left).
+      const valid = small.probe?.random_number?.valid_mass?.policy;
+      const ok = fs <= V.collapsedEntropy && (valid === undefined || valid >= V.validAnswers) && (large === undefined || (fl !== undefined && fl >= V.diverseEntropy));
       rows.push({
         key: 'verdict:mode-collapse',
         label: large ? 'Small β collapses the random-number answers, large β does not' : 'PPO collapsed the random-number answers',
         value: yes(ok),
-        note: `entropy at β = ${fmt(small.beta)}: ${pct(fs)} of log 100 (≤ ${pct(V.collapsedEntropy)})${large ? `; at β = ${fmt(large.beta)}: ${pct(fl)} (≥ ${pct(V.diverseEntropy)})` : ''}`,
+        note: `entropy at β = ${fmt(small.beta)}: ${pct(fs)} of log 100 (≤ ${pct(V.collapsedEntropy)})${valid !== undefined ? `, valid answers ${pct(valid)} (≥ ${pct(V.validAnswers)})` : ''}${large ? `; at β = ${fmt(large.beta)}: ${pct(fl)} (≥ ${pct(V.diverseEntropy)})` : ''}`,
         before: fs,
         after: fl,
         pass: ok,
