@@ -23,8 +23,6 @@ import { Adam, scheduledLr, valueAndGrads } from '../model/optim';
 import { responseLogProbs } from '../model/score';
 import { packQueryResponse } from '../model/batch';
 import { PromptRecord } from '../data/records';
-import { mean } from '../metrics/distribution';
-import { klDivergence } from '../metrics/numbers';
 import { assertFinite } from '../train/state';
 import { epochBatches, NO_RNG, openTrainingLoop } from '../train/loop';
 import { Rng } from '../util/rng';
@@ -34,22 +32,16 @@ import { numberScores } from '../model/number-answers';
 import { continuationLogProbs } from '../model/score';
 import { DPO_METRICS as D, DpoObjective, GROUP_METRICS as G, PPO_METRICS as M } from '../data/artifacts';
 import { implicitRewardOptimum } from '../metrics/optimum';
+import { heldoutReward, NumberProbe, numberProbe, probeMetrics } from '../train/probe';
 import { DPOConfig } from './config';
 import { dpoLoss } from './math';
 import { PreferencePair } from './pairs';
 
-export interface DpoProbePoint {
+export interface DpoProbePoint extends NumberProbe {
   step: number;
-  entropy: number;
-  entropy_fraction: number;
-  top: string;
-  top_prob: number;
-  /** KL(π ‖ π*) of the implicit reward on the number prompt (see DpoObjectiveSchema). */
-  kl_to_optimum: number;
+  /** (kl_to_optimum: KL(π ‖ π*) of the implicit reward on the number prompt, see DpoObjectiveSchema.) */
   /** KL(π ‖ π_ref) summed over sampled responses, mean (objective/kl). */
   kl: number;
-  /** KL(policy ‖ reference) of the number-answer distributions (the matched-KL axis of the comparison). */
-  kl_to_reference: number;
   heldout_reward: number | null;
   /** The loss and implicit-reward accuracy and margin on the held-out pairs (null without any). */
   heldout: { loss: number; accuracy: number; margin: number } | null;
@@ -201,9 +193,8 @@ export async function trainDPO(opts: {
   /** π* of the implicit reward r(n) = β·(log π − log π_ref)("n" + EOS): see DpoObjectiveSchema. */
   const optimumNow = () => implicitRewardOptimum(refNumbers.logprobs, continuationLogProbs(pol, mcfg, numberPrompt, numberIds, tok.padId, T), refAnswerLogp);
   const klPrompts = [...new Set(opts.pairs.map((p) => p.prompt))];
-  const heldoutPrompts = opts.heldoutPrompts.slice(0, cfg.heldout_prompts);
+  const heldoutIds = opts.heldoutPrompts.slice(0, cfg.heldout_prompts).map((p) => tok.encode(p.prompt));
   const probe = (at: number): DpoProbePoint => {
-    const pn = numberScores(policy, pol, cfg.number_prompt, { temperature: T });
     // objective/kl: responses sampled from the policy with a fixed probe seed, KL summed over each.
     const r = new Rng(`${opts.seed}:dpo-kl`);
     const qs = Array.from({ length: cfg.kl_samples }, (_, i) => tok.encode(klPrompts[i % klPrompts.length]));
@@ -211,33 +202,18 @@ export async function trainDPO(opts: {
     const kl = tf.tidy(() => tf.mean(tf.sub(seqLogProbs(pol, qs, g.tokens), seqLogProbs(ref, qs, g.tokens))));
     const klValue = kl.dataSync()[0];
     kl.dispose();
-    let heldoutReward: number | null = null;
-    if (opts.scorer && heldoutPrompts.length) {
-      const hq = heldoutPrompts.map((p) => tok.encode(p.prompt));
-      const hg = generate(pol, mcfg, hq, { maxNewTokens: cfg.max_completion_length, temperature: T, eosId: tok.eosId, padId: tok.padId, rng: new Rng(`${opts.seed}:heldout`) });
-      heldoutReward = mean(opts.scorer.score(hq, hg.tokens));
-    }
+    const heldout = opts.scorer && heldoutIds.length ? heldoutReward(policy, pol, opts.scorer, heldoutIds, { maxNewTokens: cfg.max_completion_length, temperature: T, seed: opts.seed }) : null;
     return {
       step: at,
-      entropy: pn.dist.entropy,
-      entropy_fraction: pn.dist.entropyFraction,
-      top: String(pn.dist.top),
-      top_prob: pn.dist.topProb,
-      kl_to_optimum: klDivergence(Array.from(pn.dist.probs), optimumNow()),
-      kl_to_reference: klDivergence(Array.from(pn.dist.probs), Array.from(refNumbers.dist.probs)),
+      ...numberProbe(policy, pol, cfg.number_prompt, T, optimumNow(), refNumbers.dist.probs),
       kl: klValue,
-      heldout_reward: heldoutReward,
+      heldout_reward: heldout,
       heldout: heldoutPairs.length ? evaluate(heldoutPairs) : null,
     };
   };
   const probeRecord = (pp: DpoProbePoint) => ({
-    [M.probeEntropy]: pp.entropy,
-    [M.probeEntropyFraction]: pp.entropy_fraction,
-    [M.probeTopProb]: pp.top_prob,
-    [M.probeKlToOptimum]: pp.kl_to_optimum,
+    ...probeMetrics(pp),
     [M.kl]: pp.kl,
-    [M.probeKlToReference]: pp.kl_to_reference,
-    ...(pp.heldout_reward !== null ? { [M.probeHeldoutReward]: pp.heldout_reward } : {}),
     ...(pp.heldout ? { [D.evalLoss]: pp.heldout.loss, [D.evalRewardsAccuracies]: pp.heldout.accuracy, [D.evalRewardsMargins]: pp.heldout.margin } : {}),
   });
   let probeSeconds = 0;

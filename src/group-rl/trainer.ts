@@ -22,9 +22,9 @@ import { responseLogProbs } from '../model/score';
 import { packQueryResponse, QueryResponseBatch } from '../model/batch';
 import { PromptRecord } from '../data/records';
 import { mean, std } from '../metrics/distribution';
-import { klDivergence } from '../metrics/numbers';
 import { assertFinite } from '../train/state';
 import { openTrainingLoop } from '../train/loop';
+import { heldoutReward, NumberProbe, numberProbe, probeMetrics } from '../train/probe';
 import { info } from '../util/progress';
 import { Rng } from '../util/rng';
 import { writeJsonAtomic } from '../util/fs';
@@ -36,15 +36,8 @@ import { klRegularisedOptimum } from '../metrics/optimum';
 import { GroupConfig } from './config';
 import { grpoAdvantages, grpoLoss, maskedMean, rlooAdvantages, rlooLoss, rlooRewards, sequenceLogRatio } from './math';
 
-export interface GroupProbePoint {
+export interface GroupProbePoint extends NumberProbe {
   iteration: number;
-  entropy: number;
-  entropy_fraction: number;
-  top: string;
-  top_prob: number;
-  kl_to_optimum: number;
-  /** KL(policy ‖ reference) of the number-answer distributions (the matched-KL axis of the comparison). */
-  kl_to_reference: number;
   heldout_reward: number;
 }
 
@@ -148,30 +141,13 @@ export async function trainGroup(opts: {
   // β = 0 (no KL term) gives the argmax limit.
   const optimum = klRegularisedOptimum(refNumbers.logprobs, numberRewards, cfg.beta);
   const heldout = opts.heldout.slice(0, cfg.heldout_prompts);
-  const probe = (at: number): GroupProbePoint => {
-    const pn = numberScores(policy, pol, cfg.number_prompt, { temperature: T });
-    const r = new Rng(`${opts.seed}:heldout`);
-    const qs = heldout.map(encode);
-    const g = generate(pol, mcfg, qs, { maxNewTokens: cfg.response_length, temperature: T, eosId: tok.eosId, padId: tok.padId, rng: r });
-    return {
-      iteration: at,
-      entropy: pn.dist.entropy,
-      entropy_fraction: pn.dist.entropyFraction,
-      top: String(pn.dist.top),
-      top_prob: pn.dist.topProb,
-      kl_to_optimum: klDivergence(Array.from(pn.dist.probs), optimum),
-      kl_to_reference: klDivergence(Array.from(pn.dist.probs), Array.from(refNumbers.dist.probs)),
-      heldout_reward: qs.length ? mean(scorer.score(qs, g.tokens)) : NaN,
-    };
-  };
-  const probeRecord = (pp: GroupProbePoint) => ({
-    [M.probeEntropy]: pp.entropy,
-    [M.probeEntropyFraction]: pp.entropy_fraction,
-    [M.probeTopProb]: pp.top_prob,
-    [M.probeKlToOptimum]: pp.kl_to_optimum,
-    [M.probeHeldoutReward]: pp.heldout_reward,
-    [M.probeKlToReference]: pp.kl_to_reference,
+  const heldoutIds = heldout.map(encode);
+  const probe = (at: number): GroupProbePoint => ({
+    iteration: at,
+    ...numberProbe(policy, pol, cfg.number_prompt, T, optimum, refNumbers.dist.probs),
+    heldout_reward: heldoutReward(policy, pol, scorer, heldoutIds, { maxNewTokens: cfg.response_length, temperature: T, seed: opts.seed }),
   });
+  const probeRecord = probeMetrics;
   if (loop.step === 0) {
     probes.push(probe(0));
     loop.logger.log(0, probeRecord(probes[0]));

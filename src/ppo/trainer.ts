@@ -24,9 +24,9 @@ import { responseLogProbs } from '../model/score';
 import { packQueryResponse, QueryResponseBatch } from '../model/batch';
 import { PromptRecord } from '../data/records';
 import { histogram, mean, std } from '../metrics/distribution';
-import { klDivergence } from '../metrics/numbers';
 import { assertFinite } from '../train/state';
 import { openTrainingLoop } from '../train/loop';
+import { heldoutReward, NumberProbe, numberProbe, probeMetrics } from '../train/probe';
 import { info } from '../util/progress';
 import { Rng } from '../util/rng';
 import { writeJsonAtomic } from '../util/fs';
@@ -41,17 +41,10 @@ import { assembleRewards, explainedVariance, gae, maskedMean, maskedWhiten, mean
 
 const [V_W, V_B] = HEAD_NAMES.value;
 
-export interface ProbePoint {
+export interface ProbePoint extends NumberProbe {
   iteration: number;
   beta: number;
-  entropy: number;
-  entropy_fraction: number;
-  top: string;
-  top_prob: number;
-  kl_to_optimum: number;
   heldout_reward: number;
-  /** KL(policy ‖ reference) of the number-answer distributions. */
-  kl_to_reference?: number;
 }
 
 export interface PPOResult {
@@ -168,33 +161,14 @@ export async function trainPPO(opts: {
    */
   const optimum = (beta: number): number[] => klRegularisedOptimum(refNumbers.logprobs, numberRewards, beta);
   const heldout = opts.heldout.slice(0, cfg.heldout_prompts);
-  const probe = (at: number): ProbePoint => {
-    const pn = numberScores(policy, pol, cfg.number_prompt, { temperature: T });
-    const star = optimum(kl.value);
-    // Held-out reward with a fixed probe seed, so points are comparable across iterations.
-    const r = new Rng(`${opts.seed}:heldout`);
-    const qs = heldout.map(encode);
-    const g = generate(pol, mcfg, qs, { maxNewTokens: cfg.response_length, temperature: T, eosId: tok.eosId, padId: tok.padId, rng: r });
-    return {
-      iteration: at,
-      beta: kl.value,
-      entropy: pn.dist.entropy,
-      entropy_fraction: pn.dist.entropyFraction,
-      top: String(pn.dist.top),
-      top_prob: pn.dist.topProb,
-      kl_to_optimum: klDivergence(Array.from(pn.dist.probs), star),
-      kl_to_reference: klDivergence(Array.from(pn.dist.probs), Array.from(refNumbers.dist.probs)),
-      heldout_reward: qs.length ? mean(scorer.score(qs, g.tokens)) : NaN,
-    };
-  };
-  const probeRecord = (pp: ProbePoint) => ({
-    [M.probeEntropy]: pp.entropy,
-    [M.probeEntropyFraction]: pp.entropy_fraction,
-    [M.probeTopProb]: pp.top_prob,
-    [M.probeKlToOptimum]: pp.kl_to_optimum,
-    [M.probeHeldoutReward]: pp.heldout_reward,
-    [M.probeKlToReference]: pp.kl_to_reference,
+  const heldoutIds = heldout.map(encode);
+  const probe = (at: number): ProbePoint => ({
+    iteration: at,
+    beta: kl.value,
+    ...numberProbe(policy, pol, cfg.number_prompt, T, optimum(kl.value), refNumbers.dist.probs),
+    heldout_reward: heldoutReward(policy, pol, scorer, heldoutIds, { maxNewTokens: cfg.response_length, temperature: T, seed: opts.seed }),
   });
+  const probeRecord = probeMetrics;
   if (loop.step === 0) {
     // The starting point of every probe curve (the policy is still the reference), as step 0.
     probes.push(probe(0));
