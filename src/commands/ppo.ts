@@ -3,10 +3,10 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import YAML from 'yaml';
 import { BaseCommand, backendFlag, useBackend } from '../cli/base';
+import { tuningInputFlags } from '../cli/tuning-flags';
 import { runPpo } from '../ppo/stage';
 import { PPOConfigSchema } from '../ppo/config';
 import { installStopHandlers } from '../train/state';
-import { DATA_DIR, DEFAULT_MODEL } from '../paths';
 import { overwriteFlag, resumeFlags } from '../cli/output-flags';
 import { finishOutputDir, prepareOutputDir } from '../util/output-dir';
 
@@ -29,12 +29,7 @@ The policy and its value head are saved to OUT/model (a Hugging Face GPT-2 direc
 
   static flags = {
     ...backendFlag,
-    policy: Flags.string({ description: 'SFT policy directory (also the reference)', default: DEFAULT_MODEL }),
-    'reward-model': Flags.string({ description: 'reward model directory (rlhf train-rm OUT/model)', required: true }),
-    prompts: Flags.string({ description: 'training prompts (JSONL)', default: path.join(DATA_DIR, 'tasks', 'prompts-train.jsonl') }),
-    heldout: Flags.string({ description: 'held-out prompts for the held-out reward', default: path.join(DATA_DIR, 'tasks', 'prompts-heldout.jsonl') }),
-    out: Flags.string({ char: 'o', description: 'output directory', required: true }),
-    config: Flags.string({ description: 'YAML file with PPO hyperparameters (the keys of the ppo config section)' }),
+    ...tuningInputFlags('PPO', 'ppo'),
     iterations: Flags.integer({ description: 'rollout + update cycles' }),
     'batch-size': Flags.integer({ description: 'rollouts per iteration' }),
     lr: Flags.string({ description: 'learning rate' }),

@@ -3,11 +3,11 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import YAML from 'yaml';
 import { BaseCommand, backendFlag, useBackend } from '../cli/base';
+import { tuningInputFlags } from '../cli/tuning-flags';
 import { parseStageConfig } from '../cli/stage-config';
 import { runRloo } from '../group-rl/stage';
 import { RLOOConfigSchema } from '../group-rl/config';
 import { installStopHandlers } from '../train/state';
-import { DATA_DIR, DEFAULT_MODEL } from '../paths';
 import { overwriteFlag, resumeFlags } from '../cli/output-flags';
 import { finishOutputDir, prepareOutputDir } from '../util/output-dir';
 
@@ -29,12 +29,7 @@ rlhf probe. Other settings: --config FILE (YAML with the rloo config section's k
 
   static flags = {
     ...backendFlag,
-    policy: Flags.string({ description: 'SFT policy directory (also the reference)', default: DEFAULT_MODEL }),
-    'reward-model': Flags.string({ description: 'reward model directory (rlhf train-rm OUT/model)', required: true }),
-    prompts: Flags.string({ description: 'training prompts (JSONL)', default: path.join(DATA_DIR, 'tasks', 'prompts-train.jsonl') }),
-    heldout: Flags.string({ description: 'held-out prompts for the held-out reward', default: path.join(DATA_DIR, 'tasks', 'prompts-heldout.jsonl') }),
-    out: Flags.string({ char: 'o', description: 'output directory', required: true }),
-    config: Flags.string({ description: 'YAML file with RLOO hyperparameters (the keys of the rloo config section)' }),
+    ...tuningInputFlags('RLOO', 'rloo'),
     iterations: Flags.integer({ description: 'generation + update cycles' }),
     'batch-size': Flags.integer({ description: 'completions per iteration' }),
     'num-generations': Flags.integer({ description: 'k: completions per prompt' }),
