@@ -1,9 +1,7 @@
 import { Flags } from '@oclif/core';
 import * as path from 'node:path';
-import * as fs from 'node:fs';
-import YAML from 'yaml';
 import { BaseCommand, backendFlag, useBackend } from '../cli/base';
-import { parseStageConfig } from '../cli/stage-config';
+import { numberFlag, parseStageConfig, settingsFromFlags } from '../cli/stage-config';
 import { runDpo } from '../dpo/stage';
 import { DPOConfigSchema } from '../dpo/config';
 import { installStopHandlers } from '../train/state';
@@ -53,19 +51,15 @@ Other settings: --config FILE (YAML with the dpo config section's keys).`;
     const { flags } = await this.parse(Dpo);
     const backend = await useBackend(this, flags.backend);
     installStopHandlers();
-    const fromFile = flags.config ? (YAML.parse(fs.readFileSync(flags.config, 'utf8')) ?? {}) : {};
-    const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-    const overrides = Object.fromEntries(
-      Object.entries({
-        epochs: flags.epochs,
-        batch_size: flags['batch-size'],
-        lr: num(flags.lr),
-        beta: num(flags.beta),
-        loss_type: flags['loss-type'],
-        label_smoothing: num(flags['label-smoothing']),
-      }).filter(([, v]) => v !== undefined),
-    );
-    const cfg = parseStageConfig(DPOConfigSchema, { ...fromFile, ...overrides }, 'dpo');
+    const settings = settingsFromFlags(flags.config, {
+      epochs: flags.epochs,
+      batch_size: flags['batch-size'],
+      lr: numberFlag(flags.lr),
+      beta: numberFlag(flags.beta),
+      loss_type: flags['loss-type'],
+      label_smoothing: numberFlag(flags['label-smoothing']),
+    });
+    const cfg = parseStageConfig(DPOConfigSchema, settings, 'dpo');
     prepareOutputDir(flags.out, { command: 'dpo', writes: ['metrics.jsonl', 'model', 'checkpoint', 'summary.json'], overwrite: flags.overwrite, resume: flags.resume, restart: flags.restart });
     const res = await runDpo({
       policy: flags.policy,

@@ -1,8 +1,7 @@
 import { Flags } from '@oclif/core';
 import * as path from 'node:path';
-import * as fs from 'node:fs';
-import YAML from 'yaml';
 import { BaseCommand, backendFlag, useBackend } from '../cli/base';
+import { numberFlag, settingsFromFlags } from '../cli/stage-config';
 import { tuningInputFlags } from '../cli/tuning-flags';
 import { runPpo } from '../ppo/stage';
 import { PPOConfigSchema } from '../ppo/config';
@@ -46,20 +45,16 @@ The policy and its value head are saved to OUT/model (a Hugging Face GPT-2 direc
     const { flags } = await this.parse(Ppo);
     const backend = await useBackend(this, flags.backend);
     installStopHandlers();
-    const fromFile = flags.config ? (YAML.parse(fs.readFileSync(flags.config, 'utf8')) ?? {}) : {};
-    const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-    const overrides = Object.fromEntries(
-      Object.entries({
-        iterations: flags.iterations,
-        batch_size: flags['batch-size'],
-        lr: num(flags.lr),
-        init_kl_coef: num(flags['init-kl-coef']),
-        target_kl: num(flags['target-kl']),
-        adaptive_kl: flags['fixed-kl'] ? false : undefined,
-        kl_estimator: flags['kl-estimator'],
-      }).filter(([, v]) => v !== undefined),
-    );
-    const parsed = PPOConfigSchema.safeParse({ ...fromFile, ...overrides });
+    const settings = settingsFromFlags(flags.config, {
+      iterations: flags.iterations,
+      batch_size: flags['batch-size'],
+      lr: numberFlag(flags.lr),
+      init_kl_coef: numberFlag(flags['init-kl-coef']),
+      target_kl: numberFlag(flags['target-kl']),
+      adaptive_kl: flags['fixed-kl'] ? false : undefined,
+      kl_estimator: flags['kl-estimator'],
+    });
+    const parsed = PPOConfigSchema.safeParse(settings);
     if (!parsed.success) this.error(`PPO config: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     // The output directory before any compute: a path that cannot be written, or a directory of the user's, stops here.
     prepareOutputDir(flags.out, { command: 'ppo', writes: ['metrics.jsonl', 'model', 'critic', 'checkpoint', 'summary.json'], overwrite: flags.overwrite, resume: flags.resume, restart: flags.restart });

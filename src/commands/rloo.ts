@@ -1,10 +1,8 @@
 import { Flags } from '@oclif/core';
 import * as path from 'node:path';
-import * as fs from 'node:fs';
-import YAML from 'yaml';
 import { BaseCommand, backendFlag, useBackend } from '../cli/base';
 import { tuningInputFlags } from '../cli/tuning-flags';
-import { parseStageConfig } from '../cli/stage-config';
+import { numberFlag, parseStageConfig, settingsFromFlags } from '../cli/stage-config';
 import { runRloo } from '../group-rl/stage';
 import { RLOOConfigSchema } from '../group-rl/config';
 import { installStopHandlers } from '../train/state';
@@ -45,19 +43,15 @@ rlhf probe. Other settings: --config FILE (YAML with the rloo config section's k
     const { flags } = await this.parse(Rloo);
     const backend = await useBackend(this, flags.backend);
     installStopHandlers();
-    const fromFile = flags.config ? (YAML.parse(fs.readFileSync(flags.config, 'utf8')) ?? {}) : {};
-    const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-    const overrides = Object.fromEntries(
-      Object.entries({
-        iterations: flags.iterations,
-        batch_size: flags['batch-size'],
-        num_generations: flags['num-generations'],
-        lr: num(flags.lr),
-        beta: num(flags.beta),
-        normalize_advantages: flags['normalize-advantages'] ? true : undefined,
-      }).filter(([, v]) => v !== undefined),
-    );
-    const cfg = parseStageConfig(RLOOConfigSchema, { ...fromFile, ...overrides }, 'rloo');
+    const settings = settingsFromFlags(flags.config, {
+      iterations: flags.iterations,
+      batch_size: flags['batch-size'],
+      num_generations: flags['num-generations'],
+      lr: numberFlag(flags.lr),
+      beta: numberFlag(flags.beta),
+      normalize_advantages: flags['normalize-advantages'] ? true : undefined,
+    });
+    const cfg = parseStageConfig(RLOOConfigSchema, settings, 'rloo');
     prepareOutputDir(flags.out, { command: 'rloo', writes: ['metrics.jsonl', 'model', 'checkpoint', 'summary.json'], overwrite: flags.overwrite, resume: flags.resume, restart: flags.restart });
     const res = await runRloo({ policy: flags.policy, rewardModel: flags['reward-model'], prompts: flags.prompts, heldout: flags.heldout, outDir: flags.out, cfg, seed: flags.seed, resume: flags.resume });
     finishOutputDir(flags.out);

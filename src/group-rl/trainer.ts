@@ -24,11 +24,11 @@ import { PromptRecord } from '../data/records';
 import { mean, std } from '../metrics/distribution';
 import { assertFinite } from '../train/state';
 import { openTrainingLoop } from '../train/loop';
-import { heldoutReward, NumberProbe, numberProbe, probeMetrics } from '../train/probe';
+import { heldoutReward, numberAnswerRewards, NumberProbe, numberProbe, probeMetrics } from '../train/probe';
 import { info } from '../util/progress';
 import { Rng } from '../util/rng';
 import { writeJsonAtomic } from '../util/fs';
-import { RewardScorer, fitNormalisation, scoresPolicyTokens } from '../model/reward-scorer';
+import { RewardScorer, normaliseOnReference, scoresPolicyTokens } from '../model/reward-scorer';
 import { numberScores } from '../model/number-answers';
 import { outputMetrics, outputMetricsFlat } from '../metrics/output';
 import { GROUP_METRICS as G, PPO_METRICS as M, PpoObjective } from '../data/artifacts';
@@ -125,18 +125,13 @@ export async function trainGroup(opts: {
     scorer.bias = extra?.bias ?? 0;
     info(`${stage}: resumed at iteration ${loop.step}`);
   } else if (cfg.reward_norm) {
-    const idx = Array.from({ length: cfg.reward_norm_samples }, () => rng.int(opts.prompts.length));
-    const qs = idx.map((i) => encode(opts.prompts[i]));
-    const g = generate(ref, mcfg, qs, { maxNewTokens: cfg.response_length, temperature: T, eosId: tok.eosId, padId: tok.padId, rng });
-    ({ gain: scorer.gain, bias: scorer.bias } = fitNormalisation(scorer.raw(qs, g.tokens)));
+    normaliseOnReference(scorer, ref, policy, opts.prompts.map(encode), { samples: cfg.reward_norm_samples, responseLength: cfg.response_length, temperature: T, rng });
     info(`${stage}: reward normalisation gain ${scorer.gain.toPrecision(4)}, bias ${scorer.bias.toPrecision(4)}`);
   }
 
   // --- probes: the number prompt's exact distribution, π* and the held-out reward (as PPO's) ---
   const refNumbers = numberScores(policy, ref, cfg.number_prompt, { temperature: T });
-  const numberIds = refNumbers.candidates.map((c) => [...tok.encode(c), tok.eosId]);
-  const numberPrompt = tok.encode(cfg.number_prompt);
-  const numberRewards = scorer.score(numberIds.map(() => numberPrompt), numberIds);
+  const numberRewards = numberAnswerRewards(policy, scorer, cfg.number_prompt, refNumbers.candidates);
   // π*(n) ∝ π_ref(n)·exp(r(n)/β), r = gain·R + bias of the canonical answer "n" + EOS (metrics/optimum.ts).
   // β = 0 (no KL term) gives the argmax limit.
   const optimum = klRegularisedOptimum(refNumbers.logprobs, numberRewards, cfg.beta);

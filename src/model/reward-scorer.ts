@@ -10,6 +10,9 @@ import { disposeBundle, loadModel, ModelBundle } from './checkpoint';
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import { REWARD_HEAD, REWARD_PAD_TOKEN, rewardForward, Squash } from './reward-model';
 import { makeRewardBatch } from './batch';
+import { generate } from './generate';
+import { Params } from './gpt2';
+import { Rng } from '../util/rng';
 
 export interface RewardScorer {
   model: ModelBundle;
@@ -72,6 +75,23 @@ export function scoresPolicyTokens(rm: TextTokenizer, policy: TextTokenizer): bo
   if (rm.eosId !== policy.eosId) return false;
   if (rm.vocabSize === policy.vocabSize) return true;
   return rm.vocabSize === policy.vocabSize + 1 && rm.padId === policy.vocabSize && rm.idToToken(rm.padId) === REWARD_PAD_TOKEN;
+}
+
+/**
+ * lm-human-preferences' reward normalisation: set the scorer's gain and bias so that its scores of the
+ * reference policy's responses to `samples` prompts drawn from `prompts` have mean 0 and std 1.
+ */
+export function normaliseOnReference(
+  scorer: RewardScorer,
+  reference: Params,
+  model: Pick<ModelBundle, 'config' | 'tokenizer'>,
+  prompts: readonly number[][],
+  o: { samples: number; responseLength: number; temperature: number; rng: Rng },
+): void {
+  const tok = model.tokenizer;
+  const qs = Array.from({ length: o.samples }, () => prompts[o.rng.int(prompts.length)]);
+  const g = generate(reference, model.config, qs, { maxNewTokens: o.responseLength, temperature: o.temperature, eosId: tok.eosId, padId: tok.padId, rng: o.rng });
+  ({ gain: scorer.gain, bias: scorer.bias } = fitNormalisation(scorer.raw(qs, g.tokens)));
 }
 
 /** Fit gain and bias so that the given raw scores have mean 0 and std 1. */

@@ -26,11 +26,11 @@ import { PromptRecord } from '../data/records';
 import { histogram, mean, std } from '../metrics/distribution';
 import { assertFinite } from '../train/state';
 import { openTrainingLoop } from '../train/loop';
-import { heldoutReward, NumberProbe, numberProbe, probeMetrics } from '../train/probe';
+import { heldoutReward, numberAnswerRewards, NumberProbe, numberProbe, probeMetrics } from '../train/probe';
 import { info } from '../util/progress';
 import { Rng } from '../util/rng';
 import { writeJsonAtomic } from '../util/fs';
-import { RewardScorer, fitNormalisation, scoresPolicyTokens } from '../model/reward-scorer';
+import { RewardScorer, normaliseOnReference, scoresPolicyTokens } from '../model/reward-scorer';
 import { numberScores } from '../model/number-answers';
 import { outputMetrics, outputMetricsFlat } from '../metrics/output';
 import { PPOConfig } from './config';
@@ -140,19 +140,13 @@ export async function trainPPO(opts: {
     scorer.bias = extra?.bias ?? 0;
     info(`${stage}: resumed at iteration ${loop.step}, β = ${kl.value.toPrecision(4)}`);
   } else if (cfg.reward_norm) {
-    // lm-human-preferences: normalise the reward model on samples of the reference policy.
-    const idx = Array.from({ length: cfg.reward_norm_samples }, () => rng.int(opts.prompts.length));
-    const qs = idx.map((i) => encode(opts.prompts[i]));
-    const g = generate(ref, mcfg, qs, { maxNewTokens: cfg.response_length, temperature: T, eosId: tok.eosId, padId: tok.padId, rng });
-    ({ gain: scorer.gain, bias: scorer.bias } = fitNormalisation(scorer.raw(qs, g.tokens)));
+    normaliseOnReference(scorer, ref, policy, opts.prompts.map(encode), { samples: cfg.reward_norm_samples, responseLength: cfg.response_length, temperature: T, rng });
     info(`${stage}: reward normalisation gain ${scorer.gain.toPrecision(4)}, bias ${scorer.bias.toPrecision(4)}`);
   }
 
   // --- probes: the one-answer prompt's exact distribution, π* and the held-out reward ---
   const refNumbers = numberScores(policy, ref, cfg.number_prompt, { temperature: T });
-  const numberIds = refNumbers.candidates.map((c) => [...tok.encode(c), tok.eosId]);
-  const numberPrompt = tok.encode(cfg.number_prompt);
-  const numberRewards = scorer.score(numberIds.map(() => numberPrompt), numberIds);
+  const numberRewards = numberAnswerRewards(policy, scorer, cfg.number_prompt, refNumbers.candidates);
   /**
    * π*(n) ∝ π_ref(n)·exp(r(n)/β) over the number answers (metrics/optimum.ts). π_ref(n) is the
    * probability of answering n in any ending (numberScores); r(n) is the score PPO optimises

@@ -25,6 +25,17 @@ export interface NumberProbe {
   kl_to_reference: number;
 }
 
+/**
+ * The reward the trainer optimises (gain·R + bias) of each canonical answer "n" + EOS to the number
+ * prompt, in the order of `candidates`: the r(n) of π* ∝ π_ref·exp(r/β).
+ */
+export function numberAnswerRewards(policy: ModelBundle, scorer: RewardScorer, prompt: string, candidates: readonly string[]): number[] {
+  const tok = policy.tokenizer;
+  const answers = candidates.map((c) => [...tok.encode(c), tok.eosId]);
+  const context = tok.encode(prompt);
+  return scorer.score(answers.map(() => context), answers);
+}
+
 /** The number-answer probe of `params` against π* (`optimum`) and the reference's answer distribution. */
 export function numberProbe(policy: ModelBundle, params: Params, prompt: string, temperature: number, optimum: readonly number[], reference: ArrayLike<number>): NumberProbe {
   const pn = numberScores(policy, params, prompt, { temperature });
