@@ -139,19 +139,25 @@ describe('rlhf run: train-rm → ppo → probe', { concurrency: false }, () => {
   it('Ctrl-C during PPO writes a checkpoint; --resume gives the same metrics and policy as the uninterrupted run', async () => {
     const name = 'sigint';
     const child = spawn(process.execPath, [BIN, 'run', configFile, '--set', `run_dir=${runDir(name)}`], { cwd: ROOT, env: { ...process.env, RLHF_BACKEND: TEST_BACKEND }, stdio: ['ignore', 'ignore', 'pipe'] });
+    // Ctrl-C as soon as the PPO stage announces itself, so the signal has the whole stage (its
+    // set-up and all 6 iterations) to arrive in. Waiting for the first checkpoint instead left only
+    // the last few iterations, and on a fast machine the signal sometimes landed after PPO had ended.
     let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    const ckpt = path.join(runDir(name), 'ppo', 'checkpoint', 'state.json');
-    let ended = false;
-    void done.then(() => (ended = true));
-    while (!fs.existsSync(ckpt)) {
-      if (ended) assert.fail(`the run ended before PPO's first checkpoint:\n${stderr}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    child.kill('SIGINT');
-    assert.equal(await done, 130, stderr);
-    assert.match(stderr, /ppo: interrupted at step \d+; a checkpoint was written/);
+    let sent = false;
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (!sent && /\] ppo: running/.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.ok(sent, `the run ended before the PPO stage started:\n${stderr}`);
+    assert.equal(code, 130, stderr);
+    const at = /ppo: interrupted at step (\d+); a checkpoint was written/.exec(stderr);
+    assert.ok(at, `PPO was not interrupted mid-stage:\n${stderr}`);
+    assert.ok(Number(at[1]) < 6, `the interrupt came at the last step (${at[1]}), so nothing is left to resume`);
+    assert.ok(fs.existsSync(path.join(runDir(name), 'ppo', 'checkpoint', 'state.json')), 'the checkpoint is on disk');
     const r = runSync(name, ['--resume']);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(metrics(name, 'ppo'), metrics('baseline', 'ppo'));
