@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { applySet, ConfigError, loadRunConfig, parseSet, ppoRuns, resolveInput } from '../src/pipeline/config';
+import { applySet, ConfigError, loadRunConfig, parseSet, ppoRuns, resolvedConfigYaml, resolveInput } from '../src/pipeline/config';
 import { UtilityEntrySchema } from '../src/reward/config';
 import { planRun } from '../src/pipeline/plan';
 import { fixturePath, ROOT, tmpDir } from './helpers';
@@ -226,9 +226,14 @@ describe('run config: sweeps, utilities, paths', () => {
       const model = /^model: (\S+)/m.exec(text)?.[1];
       if (model && model.startsWith('models/') && !fs.existsSync(path.join(ROOT, model))) sets.push(`model=${MODEL}`);
       if (c === 'hh-rlhf-gpt2.yaml') sets.push(`data.preferences=${hh}`, `data.heldout_preferences=${hh}`, `model=${MODEL}`);
-      const { config } = loadRunConfig(file, { set: sets, cwd: tmp });
-      const plan = planRun(config);
+      const loaded = loadRunConfig(file, { set: sets, cwd: tmp });
+      const plan = planRun(loaded.config);
       assert.ok(Object.values(plan.stages).some((s) => s.enabled), c);
+      // The resolved config rlhf writes into the run directory is itself a config that runs as it is
+      // (rlhf export reads it back), and it gives the same config.
+      const resolved = path.join(tmp, `${c}.resolved.yaml`);
+      fs.writeFileSync(resolved, resolvedConfigYaml(loaded));
+      assert.deepEqual(loadRunConfig(resolved, { cwd: tmp }).config, loaded.config, `${c}: config.resolved.yaml reads back to the same config`);
     }
   });
 });

@@ -752,5 +752,13 @@ export function resolvedConfigYaml(loaded: LoadedConfig): string {
     ...loaded.sets.map((s) => `#   --set ${s}`),
     '# Defaults filled in, paths absolute. Written by `rlhf run`; edit the source config, not this file.',
   ];
-  return `${head.join('\n')}\n${YAML.stringify(loaded.config, { lineWidth: 0 })}`;
+  const cfg = loaded.config;
+  // train_rm.utilities in the form the schema reads ({id, utility, …}), so the file runs as it is.
+  const written = cfg.train_rm === false ? cfg : { ...cfg, train_rm: { ...cfg.train_rm, utilities: cfg.train_rm.utilities.map(utilityEntryInput) } };
+  return `${head.join('\n')}\n${YAML.stringify(written, { lineWidth: 0 })}`;
+}
+
+/** A parsed train_rm.utilities entry back in its input form: {id, utility, rankings?, heldout_rankings?, overrides…}. */
+function utilityEntryInput(u: UtilityEntry): Record<string, unknown> {
+  return { id: u.name, utility: u.utility, ...(u.rankings && { rankings: u.rankings }), ...(u.heldout_rankings && { heldout_rankings: u.heldout_rankings }), ...u.overrides };
 }
