@@ -14,7 +14,7 @@ import { tf, Tensor } from '../backend/tf';
 import { GPT2Config, parseConfig, toHFConfig } from './config';
 import { initTrunk, LM_HEAD, Params, paramNames, paramShapes } from './gpt2';
 import { decodeSafetensors, encodeSafetensors, HostTensor } from './safetensors';
-import { loadTokenizer, saveTokenizer, TextTokenizer } from '../tokenizer/tokenizer';
+import { loadTokenizer, saveTokenizer, TextTokenizer, tokenizerFromJson } from '../tokenizer/tokenizer';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs';
 import { foreignFilesInModelDir } from '../util/output-dir';
 import { resolveHubModel } from './hub';
@@ -28,29 +28,37 @@ export interface ModelBundle {
   tokenizer: TextTokenizer;
   /** rlhf's own settings from config.json's `rlhf` key (e.g. the reward head's squashing). */
   rlhf: Record<string, unknown>;
+  /** config.json as stored (keys other engines write: pad_token_id, OpenRLHF's value_head_prefix, mean, std); absent for a model made in memory. */
+  hf?: Record<string, unknown>;
   /** Where it was loaded from. */
   source: string;
 }
 
-const HEAD_PREFIXES = ['score.', 'v_head.'];
+/**
+ * Heads kept beside the trunk: `score.` (rlhf's and transformers' GPT2ForSequenceClassification
+ * reward head, TRL's value models, OpenRLHF's default), `v_head.` (TRL's
+ * AutoModelForCausalLMWithValueHead: v_head.summary.weight/bias, and rlhf's own value head),
+ * `value_head.` (OpenRLHF before 0.5); a config.json with OpenRLHF's `value_head_prefix` adds its own.
+ */
+const HEAD_PREFIXES = ['score.', 'v_head.', 'value_head.'];
 
 /** Map a stored name to ours: the original `gpt2` repo stores trunk names without `transformer.`. */
-function canonicalName(name: string): string | null {
+function canonicalName(name: string, heads: readonly string[]): string | null {
   if (/\.attn\.(masked_)?bias$/.test(name)) return null; // causal-mask buffers of old checkpoints
   if (name === LM_HEAD) return name; // used only when the config unties it (loadWeights)
-  if (HEAD_PREFIXES.some((p) => name.startsWith(p))) return name;
+  if (heads.some((p) => name.startsWith(p))) return name;
   if (name.startsWith('transformer.')) return name;
   return `transformer.${name}`;
 }
 
-function readTensors(dir: string): Record<string, HostTensor> {
+function readTensors(dir: string, heads: readonly string[]): Record<string, HostTensor> {
   const single = path.join(dir, 'model.safetensors');
   const index = path.join(dir, 'model.safetensors.index.json');
   const out: Record<string, HostTensor> = {};
   const addFile = (file: string) => {
     const { tensors } = decodeSafetensors(fs.readFileSync(file), file);
     for (const [name, t] of Object.entries(tensors)) {
-      const c = canonicalName(name);
+      const c = canonicalName(name, heads);
       if (c) out[c] = t;
     }
   };
@@ -80,7 +88,8 @@ export function loadWeights(dir: string): Omit<ModelBundle, 'tokenizer'> {
     throw new Error(`${cfgPath}: invalid JSON (${(e as Error).message})`);
   }
   const config = parseConfig(raw, cfgPath);
-  const stored = readTensors(dir);
+  const headPrefixes = typeof raw.value_head_prefix === 'string' && raw.value_head_prefix ? [...HEAD_PREFIXES, `${raw.value_head_prefix}.`] : HEAD_PREFIXES;
+  const stored = readTensors(dir, headPrefixes);
   const shapes = paramShapes(config);
   const params: Params = {};
   for (const name of paramNames(config)) {
@@ -92,8 +101,8 @@ export function loadWeights(dir: string): Omit<ModelBundle, 'tokenizer'> {
     params[name] = tf.tensor(t.data, t.shape);
   }
   const heads: Params = {};
-  for (const [name, t] of Object.entries(stored)) if (HEAD_PREFIXES.some((p) => name.startsWith(p))) heads[name] = tf.tensor(t.data, t.shape);
-  return { config, params, heads, rlhf: (raw.rlhf as Record<string, unknown>) ?? {}, source: dir };
+  for (const [name, t] of Object.entries(stored)) if (headPrefixes.some((p) => name.startsWith(p))) heads[name] = tf.tensor(t.data, t.shape);
+  return { config, params, heads, rlhf: (raw.rlhf as Record<string, unknown>) ?? {}, hf: raw, source: dir };
 }
 
 /** Load a model directory (or a Hugging Face hub id, downloaded into the HF cache when online). */
@@ -101,11 +110,22 @@ export async function loadModel(dirOrId: string): Promise<ModelBundle> {
   const dir = fs.existsSync(dirOrId) ? dirOrId : await resolveHubModel(dirOrId);
   const weights = loadWeights(dir);
   try {
-    return { ...weights, tokenizer: await loadTokenizer(dir) };
+    return { ...weights, tokenizer: padWithinVocab(await loadTokenizer(dir), weights.config.vocab_size) };
   } catch (err) {
     disposeBundle(weights);
     throw err;
   }
+}
+
+/**
+ * A tokenizer whose pad id the model has an embedding row for. TRL's PPO recipe adds a `[PAD]`
+ * token past the vocabulary (id V of a V-row embedding: TRL masks pad ids to 0 before any lookup)
+ * and saves it beside the policy. rlhf looks padding up too, under a mask, so such a policy pads
+ * with EOS, as GPT-2 policies do; the id only fills masked positions, so nothing else changes.
+ */
+function padWithinVocab(tok: TextTokenizer, vocabSize: number): TextTokenizer {
+  if (tok.padId < vocabSize) return tok;
+  return tokenizerFromJson(tok.json, { ...tok.config, pad_token: tok.idToToken(tok.eosId) });
 }
 
 export interface SaveOptions {
