@@ -187,17 +187,26 @@ describe('rlhf export', () => {
     assert.match(md, /checked against OpenRLHF 0\.11\.2's own argument parsers/);
   });
 
-  it('number_prompt_only: the prompt set is the number prompt, batch_size times', async () => {
+  it('number_prompt_only in a sweep: the prompt set is the number prompt, the largest batch_size times; a launch file per run', async () => {
     const dir = path.join(work, 'run-number');
     makeRun(dir);
     const cfgFile = path.join(dir, 'config.resolved.yaml');
-    fs.writeFileSync(cfgFile, fs.readFileSync(cfgFile, 'utf8').replace(/number_prompt_only: false/, 'number_prompt_only: true'));
+    // A sweep whose runs have different batches: one prompt file, as many rows as the largest batch
+    // (the engines drop a last partial batch, so fewer rows than a batch would give no batch at all).
+    const text = fs.readFileSync(cfgFile, 'utf8').replace(/number_prompt_only: false/, 'number_prompt_only: true').replace(/^ppo:\n/m, 'ppo:\n  runs:\n    - { name: small, batch_size: 16 }\n    - { name: big, batch_size: 64 }\n');
+    fs.writeFileSync(cfgFile, text);
     const out = path.join(work, 'trl-number');
-    await exportRun({ run: dir, engine: 'trl', out });
+    const r = await exportRun({ run: dir, engine: 'trl', out });
+    assert.deepEqual(r.stages.filter((s) => s.stage.startsWith('ppo')).map((s) => s.stage), ['ppo/small', 'ppo/big']);
     const rows = lines(path.join(out, 'data', 'prompt-number', 'train.jsonl'));
-    assert.equal(rows.length, 32);
+    assert.equal(rows.length, 64);
     assert.ok(rows.every((x) => x.prompt === 'Tell me a random integer between 0 and 99.\n'));
-    assert.equal(YAML.parse(fs.readFileSync(path.join(out, 'trl', 'ppo.yaml'), 'utf8')).dataset_name, 'data/prompt-number');
+    for (const [name, batch] of [['small', 16], ['big', 64]] as const) {
+      const y = YAML.parse(fs.readFileSync(path.join(out, 'trl', `ppo-${name}.yaml`), 'utf8'));
+      assert.equal(y.dataset_name, 'data/prompt-number');
+      assert.equal(y.per_device_train_batch_size, batch);
+      assert.equal(y.output_dir, `out/ppo-${name}`);
+    }
   });
 
   it('refuses what it cannot export exactly, naming it; leaves a foreign directory alone', async () => {

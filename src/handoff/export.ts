@@ -115,28 +115,31 @@ export async function exportRun(o: { run: string; engine: Engine; out: string; o
       stages.push(E.reward(rm, cfg.train_rm, cfg.seed, { policy: rewardBase, dataset: data, out: outOf('reward', rm.name) }, d.read ? d.written / d.read : 1));
     }
   }
+  // number_prompt_only: one file for every run of a sweep, as many rows as the largest batch.
+  const numberRows = Math.max(0, ...plan.ppoRuns.filter((r) => r.cfg.number_prompt_only).map((r) => r.cfg.batch_size));
+  const taskPrompts = (tasks: readonly string[] | null) => prompts(tasks ? `prompt-tasks-${tasks.join('+')}` : 'prompt', { tasks });
   for (const r of plan.ppoRuns) {
     const rewardModel = rewardOf(plan.rewardModel, 'ppo');
-    const data = r.cfg.number_prompt_only ? await prompts('prompt-number', { only: r.cfg.number_prompt, repeat: r.cfg.batch_size }) : await prompts(r.cfg.tasks ? `prompt-${r.cfg.tasks.join('+')}` : 'prompt', { tasks: r.cfg.tasks });
+    const data = r.cfg.number_prompt_only ? await prompts(`prompt-number`, { only: r.cfg.number_prompt, repeat: numberRows }) : await taskPrompts(r.cfg.tasks);
     stages.push(E.ppo(r.cfg, r.name, cfg.seed, { policy, rewardModel, dataset: data, prompts: rowsOf(data), out: outOf('ppo', r.name) }));
   }
   for (const [stage, runs] of [['grpo', plan.grpoRuns], ['rloo', plan.rlooRuns]] as const) {
     for (const r of runs) {
       const rewardModel = rewardOf(plan.stageRewardModels[stage], stage);
-      const data = await prompts(r.cfg.tasks ? `prompt-${r.cfg.tasks.join('+')}` : 'prompt', { tasks: r.cfg.tasks });
+      const data = await taskPrompts(r.cfg.tasks);
       const key = r.name ? `${stage}_${r.name.replace(/[^A-Za-z0-9_]/g, '_')}` : stage;
       rewardFunctions[key] = rewardFunctionSettings(plan.stageRewardModels[stage]!, rewardModel, r.dir, r.cfg);
       stages.push(E.group(stage, r.cfg, r.name, cfg.seed, { policy, rewardModel, dataset: data, rewardFunction: key, prompts: rowsOf(data), out: outOf(stage, r.name) }));
     }
   }
   for (const r of plan.dpoRuns) {
-    const data = await preferences(r.cfg.tasks ? `preference-${r.cfg.tasks.join('+')}` : 'preference', plan.rankings, plan.heldoutRankings, r.cfg.tasks);
+    const data = await preferences(r.cfg.tasks ? `preference-tasks-${r.cfg.tasks.join('+')}` : 'preference', plan.rankings, plan.heldoutRankings, r.cfg.tasks);
     stages.push(E.dpo(r.cfg, r.name, cfg.seed, { policy, dataset: data, out: outOf('dpo', r.name) }, nPositions));
   }
   if (!stages.length) throw new Error(`${src.runDir}: the run has no stage an engine can rerun (sft, train_rm, ppo, grpo, rloo or dpo)`);
 
-  // --- launch files ---
-  // YAML 1.1 for the YAML files: TRL reads them with PyYAML, for which a bare `no` is false.-----------------------------------------------------------------------
+  // --- launch files --------------------------------------------------------------------------
+  // YAML 1.1 for the YAML files: TRL reads them with PyYAML, for which a bare `no` is false.
   for (const s of stages) if (s.launch !== undefined) writeFileAtomic(path.join(out, s.file), `#!/usr/bin/env bash\n# ${s.runs}: rlhf stage ${s.stage} of ${src.runDir}. Run from ${out}; see HANDOFF.md.\nset -euo pipefail\n${s.launch}\n`);
   if (o.engine === 'trl') {
     for (const s of stages) writeFileAtomic(path.join(out, s.file), `# ${s.runs}: rlhf stage ${s.stage} of ${src.runDir}\n# ${s.command}   (from ${out}; see HANDOFF.md)\n${YAML.stringify(engineValues(s), { version: '1.1' })}`);
