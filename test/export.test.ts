@@ -201,6 +201,9 @@ describe('rlhf export', () => {
     const rows = lines(path.join(out, 'data', 'prompt-number', 'train.jsonl'));
     assert.equal(rows.length, 64);
     assert.ok(rows.every((x) => x.prompt === 'Tell me a random integer between 0 and 99.\n'));
+    // Held out: every phrasing of the number question, as the PPO stage's held-out reward uses.
+    const heldout = lines(path.join(ROOT, 'data', 'tasks', 'prompts-heldout.jsonl')).filter((x) => x.task === 'random-number');
+    assert.deepEqual(lines(path.join(out, 'data', 'prompt-number', 'test.jsonl')).map((x) => x.prompt), heldout.map((x) => x.prompt));
     for (const [name, batch] of [['small', 16], ['big', 64]] as const) {
       const y = YAML.parse(fs.readFileSync(path.join(out, 'trl', `ppo-${name}.yaml`), 'utf8'));
       assert.equal(y.dataset_name, 'data/prompt-number');

@@ -8,7 +8,7 @@
  *                rank(chosen) < rank(rejected), ties make none (dpo/pairs.ts: the pairs rlhf's own
  *                reward models and DPO learn from)
  *   prompt/      {"prompt"}: the prompts the policy is tuned on (ppo.tasks / number_prompt_only
- *                applied), test = the held-out prompts
+ *                applied), test = the held-out prompts of the tuned tasks
  *   sft/         {"prompt", "completion"}: the demonstrations (TRL's prompt-completion format: the
  *                loss on the completion only, as rlhf's SFT)
  *
@@ -16,7 +16,8 @@
  * completion; OpenRLHF's datasets append it), as rlhf's trainers do.
  */
 import * as path from 'node:path';
-import { readPrompts, readRankings, readSft } from '../data/read';
+import { readRankings, readSft } from '../data/read';
+import { PromptRecord } from '../data/records';
 import { preferencePairs } from '../dpo/pairs';
 import { writeJsonlAtomic } from '../util/fs';
 
@@ -38,21 +39,17 @@ export async function writePreferences(outDir: string, split: 'train' | 'test', 
 }
 
 /**
- * Prompt-only rows. `only` replaces the file's prompts by one prompt repeated `repeat` times (PPO's
- * number_prompt_only: the engines draw batches from the dataset and drop a last partial batch, so
- * a one-row dataset would give no batch at all).
+ * Prompt-only rows: the prompts a stage tunes on, chosen by the stage's own code (ppo/stage.ts
+ * rolloutPrompts / heldoutPrompts, readTaskPrompts for GRPO and RLOO), so the export cannot pick
+ * others. `repeat` writes the list that many times over at least (PPO's number_prompt_only is one
+ * prompt: the engines draw batches from the dataset and drop a last partial batch, so a one-row
+ * dataset would give no batch at all).
  */
-export async function writePrompts(outDir: string, split: 'train' | 'test', promptsFile: string, o: { tasks?: readonly string[] | null; only?: string; repeat?: number } = {}): Promise<DatasetCounts> {
+export function writePrompts(outDir: string, split: 'train' | 'test', records: readonly PromptRecord[], source: string, read: number, repeat = 1): DatasetCounts {
   const file = path.join(outDir, `${split}.jsonl`);
-  if (o.only !== undefined) {
-    const n = Math.max(1, o.repeat ?? 1);
-    writeJsonlAtomic(file, Array.from({ length: n }, () => ({ prompt: o.only })));
-    return { read: 0, written: n, file, source: 'number_prompt' };
-  }
-  const records = await readPrompts(promptsFile);
-  const kept = o.tasks ? records.filter((r) => o.tasks!.includes(r.task)) : records;
-  writeJsonlAtomic(file, kept.map((r) => ({ prompt: r.prompt })));
-  return { read: records.length, written: kept.length, file, source: promptsFile };
+  const rows = Array.from({ length: Math.max(1, Math.ceil(repeat / Math.max(1, records.length))) }, () => records.map((r) => ({ prompt: r.prompt }))).flat();
+  writeJsonlAtomic(file, rows);
+  return { read, written: rows.length, file, source };
 }
 
 export async function writeDemonstrations(outDir: string, split: 'train' | 'test', sftFile: string): Promise<DatasetCounts> {

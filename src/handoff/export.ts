@@ -22,6 +22,9 @@ import { parseConfig } from '../model/config';
 import { finishOutputDir, prepareOutputDir } from '../util/output-dir';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs';
 import { DatasetCounts, writeDemonstrations, writePreferences, writePrompts } from './datasets';
+import { readPrompts, readTaskPrompts } from '../data/read';
+import { PromptRecord } from '../data/records';
+import { heldoutPrompts, rolloutPrompts } from '../ppo/stage';
 import { EngineStage, engineValues } from './mapping';
 import { readRunSource, requireModelDir, RunSource } from './source';
 import { trlDpo, trlGroup, trlPpo, trlReward, trlSft } from './trl';
@@ -86,10 +89,18 @@ export async function exportRun(o: { run: string; engine: Engine; out: string; o
     if (!train || !fs.existsSync(train)) throw new Error(`${train ?? 'the rankings'}: the rankings are not there; run the rank stage first`);
     return addData(name, async (d) => [await writePreferences(d, 'train', train, tasks), ...(test && fs.existsSync(test) ? [await writePreferences(d, 'test', test, tasks)] : [])]);
   };
-  const prompts = (name: string, o2: { tasks?: readonly string[] | null; only?: string; repeat?: number }) => {
-    if (!cfg.data.prompts && o2.only === undefined) throw new Error('the run has no data.prompts to export');
+  /** The prompts of a tuning stage, train and held-out, as the stage itself selects them. */
+  const prompts = (name: string, select: { train: (file: string) => Promise<PromptRecord[]>; test: (file: string) => Promise<PromptRecord[]>; repeat?: number }) => {
+    const file = cfg.data.prompts;
+    if (!file) throw new Error('the run has no data.prompts to export');
     const heldout = cfg.data.heldout_prompts;
-    return addData(name, async (d) => [await writePrompts(d, 'train', cfg.data.prompts ?? '', o2), ...(heldout ? [await writePrompts(d, 'test', heldout, { tasks: o2.tasks })] : [])]);
+    return addData(name, async (d) => {
+      const all = async (f: string) => (await readPrompts(f)).length;
+      const train = await select.train(file);
+      const counts = [writePrompts(d, 'train', train, train.length === 1 && select.repeat ? 'number_prompt' : file, train.length === 1 && select.repeat ? 0 : await all(file), select.repeat)];
+      if (heldout) counts.push(writePrompts(d, 'test', await select.test(heldout), heldout, await all(heldout)));
+      return counts;
+    });
   };
 
   const rowsOf = (rel: string) => datasets.find((d) => `data/${d.name}` === rel && d.file.endsWith('train.jsonl'))?.written;
@@ -117,10 +128,12 @@ export async function exportRun(o: { run: string; engine: Engine; out: string; o
   }
   // number_prompt_only: one file for every run of a sweep, as many rows as the largest batch.
   const numberRows = Math.max(0, ...plan.ppoRuns.filter((r) => r.cfg.number_prompt_only).map((r) => r.cfg.batch_size));
-  const taskPrompts = (tasks: readonly string[] | null) => prompts(tasks ? `prompt-tasks-${tasks.join('+')}` : 'prompt', { tasks });
+  const taskPrompts = (tasks: readonly string[] | null) => prompts(tasks ? `prompt-tasks-${tasks.join('+')}` : 'prompt', { train: (f) => readTaskPrompts(f, tasks), test: (f) => readTaskPrompts(f, tasks) });
   for (const r of plan.ppoRuns) {
     const rewardModel = rewardOf(plan.rewardModel, 'ppo');
-    const data = r.cfg.number_prompt_only ? await prompts(`prompt-number`, { only: r.cfg.number_prompt, repeat: numberRows }) : await taskPrompts(r.cfg.tasks);
+    const data = r.cfg.number_prompt_only
+      ? await prompts('prompt-number', { train: (f) => rolloutPrompts(f, r.cfg), test: (f) => heldoutPrompts(f, r.cfg), repeat: numberRows })
+      : await taskPrompts(r.cfg.tasks);
     stages.push(E.ppo(r.cfg, r.name, cfg.seed, { policy, rewardModel, dataset: data, prompts: rowsOf(data), out: outOf('ppo', r.name) }));
   }
   for (const [stage, runs] of [['grpo', plan.grpoRuns], ['rloo', plan.rlooRuns]] as const) {
