@@ -45,6 +45,14 @@ const SCHEDULE: Record<string, string> = { constant: 'constant', linear: 'linear
 /** Not rlhf settings: where it writes, what it logs; and float32 as rlhf trains (TRL ≥ 1.13 defaults to bf16; set bf16: true on GPUs for speed). */
 const FIXED = (out: string) => ({ output_dir: out, report_to: 'none', logging_steps: 1, save_strategy: 'no', bf16: false });
 
+/** The optimiser of a tuning stage (ppo, grpo, rloo, dpo share these four keys) in TrainingArguments' names. */
+const optimiserRows = (stage: string, c: { lr: number; lr_schedule: string; adam_eps: number; max_grad_norm: number }): Setting[] => [
+  { rlhf: `${stage}.lr`, engine: 'learning_rate', value: c.lr },
+  { rlhf: `${stage}.lr_schedule`, engine: 'lr_scheduler_type', value: SCHEDULE[c.lr_schedule] },
+  { rlhf: `${stage}.adam_eps`, engine: 'adam_epsilon', value: c.adam_eps },
+  { rlhf: `${stage}.max_grad_norm`, engine: 'max_grad_norm', value: c.max_grad_norm },
+];
+
 const label = (stage: string, name: string) => (name ? `${stage}/${name}` : stage);
 const file = (stage: string, name: string) => `trl/${name ? `${stage}-${name}` : stage}.yaml`;
 
@@ -108,10 +116,7 @@ export function trlPpo(cfg: PpoStageConfig, name: string, seed: number, inp: Sta
     { rlhf: 'ppo.batch_size / mini_batch_size', engine: 'num_mini_batches', value: miniBatches },
     { rlhf: 'ppo.batch_size', engine: 'local_rollout_forward_batch_size', value: cfg.batch_size },
     { rlhf: 'ppo.ppo_epochs', engine: 'num_ppo_epochs', value: cfg.ppo_epochs },
-    { rlhf: 'ppo.lr', engine: 'learning_rate', value: cfg.lr },
-    { rlhf: 'ppo.lr_schedule', engine: 'lr_scheduler_type', value: SCHEDULE[cfg.lr_schedule] },
-    { rlhf: 'ppo.adam_eps', engine: 'adam_epsilon', value: cfg.adam_eps },
-    { rlhf: 'ppo.max_grad_norm', engine: 'max_grad_norm', value: cfg.max_grad_norm },
+    ...optimiserRows('ppo', cfg),
     { rlhf: 'ppo.temperature', engine: 'temperature', value: cfg.temperature },
     { rlhf: 'ppo.response_length', engine: 'response_length', value: cfg.response_length },
     { rlhf: '(responses end at EOS)', engine: 'stop_token', value: 'eos' },
@@ -147,10 +152,7 @@ function groupShared(stage: 'grpo' | 'rloo', cfg: GrpoStageConfig | RlooStageCon
     { rlhf: `${stage}.batch_size / mini_batch_size`, engine: 'steps_per_generation', value: perGeneration },
     { rlhf: `${stage}.num_iterations`, engine: 'num_iterations', value: cfg.num_iterations },
     { rlhf: `${stage}.iterations × steps_per_generation × num_iterations`, engine: 'max_steps', value: cfg.iterations * perGeneration * cfg.num_iterations },
-    { rlhf: `${stage}.lr`, engine: 'learning_rate', value: cfg.lr },
-    { rlhf: `${stage}.lr_schedule`, engine: 'lr_scheduler_type', value: SCHEDULE[cfg.lr_schedule] },
-    { rlhf: `${stage}.adam_eps`, engine: 'adam_epsilon', value: cfg.adam_eps },
-    { rlhf: `${stage}.max_grad_norm`, engine: 'max_grad_norm', value: cfg.max_grad_norm },
+    ...optimiserRows(stage, cfg),
     { rlhf: `${stage}.temperature`, engine: 'temperature', value: cfg.temperature },
     { rlhf: '(plain sampling)', engine: 'top_k', value: 0 },
     { rlhf: '(plain sampling)', engine: 'top_p', value: 1 },
@@ -186,10 +188,7 @@ export function trlDpo(cfg: DpoStageConfig, name: string, seed: number, inp: Sta
     { rlhf: 'dpo.label_smoothing', engine: 'label_smoothing', value: cfg.label_smoothing },
     cfg.max_steps !== null ? { rlhf: 'dpo.max_steps', engine: 'max_steps', value: cfg.max_steps } : { rlhf: 'dpo.epochs', engine: 'num_train_epochs', value: cfg.epochs },
     { rlhf: 'dpo.batch_size', engine: 'per_device_train_batch_size', value: cfg.batch_size },
-    { rlhf: 'dpo.lr', engine: 'learning_rate', value: cfg.lr },
-    { rlhf: 'dpo.lr_schedule', engine: 'lr_scheduler_type', value: SCHEDULE[cfg.lr_schedule] },
-    { rlhf: 'dpo.adam_eps', engine: 'adam_epsilon', value: cfg.adam_eps },
-    { rlhf: 'dpo.max_grad_norm', engine: 'max_grad_norm', value: cfg.max_grad_norm },
+    ...optimiserRows('dpo', cfg),
     { rlhf: "(the model's context)", engine: 'max_length', value: maxLength },
     { rlhf: 'seed', engine: 'seed', value: seed },
   ];
