@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import * as path from 'node:path';
 import { BaseCommand, backendFlag, useBackend } from '../cli/base';
-import { tuningInputFlags } from '../cli/tuning-flags';
+import { groupSummaryLines, tuningInputFlags } from '../cli/tuning-flags';
 import { numberFlag, parseStageConfig, settingsFromFlags } from '../cli/stage-config';
 import { runGrpo } from '../group-rl/stage';
 import { GRPOConfigSchema } from '../group-rl/config';
@@ -58,10 +58,7 @@ Other settings: --config FILE (YAML with the grpo config section's keys).`;
     prepareOutputDir(flags.out, { command: 'grpo', writes: ['metrics.jsonl', 'model', 'checkpoint', 'summary.json'], overwrite: flags.overwrite, resume: flags.resume, restart: flags.restart });
     const res = await runGrpo({ policy: flags.policy, rewardModel: flags['reward-model'], prompts: flags.prompts, heldout: flags.heldout, outDir: flags.out, cfg, seed: flags.seed, resume: flags.resume });
     finishOutputDir(flags.out);
-    const last = res.probes[res.probes.length - 1];
-    this.log(`grpo: ${res.iterations} iterations in ${res.seconds.toFixed(0)}s (${res.seconds_per_iteration.toFixed(2)}s each)`);
-    this.log(`reward ${res.reward.start.toFixed(3)} → ${res.reward.end.toFixed(3)}; held-out ${res.heldout_reward.start.toFixed(3)} → ${res.heldout_reward.end.toFixed(3)}; KL ${res.kl.mean_last.toFixed(3)} (β ${res.kl.beta})`);
-    if (last) this.log(`random number: entropy ${(100 * last.entropy_fraction).toFixed(1)}% of log 100, top ${last.top} p=${last.top_prob.toFixed(3)}, KL(π‖π*) ${last.kl_to_optimum.toFixed(4)}${res.objective.exact ? '' : ' (π* is approximate for GRPO)'}`);
+    for (const line of groupSummaryLines('grpo', res, 'π* is approximate for GRPO')) this.log(line);
     return { backend: backend.chosen, model: path.join(flags.out, 'model'), ...res };
   }
 }

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import * as path from 'node:path';
 import { BaseCommand, backendFlag, useBackend } from '../cli/base';
-import { tuningInputFlags } from '../cli/tuning-flags';
+import { groupSummaryLines, tuningInputFlags } from '../cli/tuning-flags';
 import { numberFlag, parseStageConfig, settingsFromFlags } from '../cli/stage-config';
 import { runRloo } from '../group-rl/stage';
 import { RLOOConfigSchema } from '../group-rl/config';
@@ -55,10 +55,7 @@ rlhf probe. Other settings: --config FILE (YAML with the rloo config section's k
     prepareOutputDir(flags.out, { command: 'rloo', writes: ['metrics.jsonl', 'model', 'checkpoint', 'summary.json'], overwrite: flags.overwrite, resume: flags.resume, restart: flags.restart });
     const res = await runRloo({ policy: flags.policy, rewardModel: flags['reward-model'], prompts: flags.prompts, heldout: flags.heldout, outDir: flags.out, cfg, seed: flags.seed, resume: flags.resume });
     finishOutputDir(flags.out);
-    const last = res.probes[res.probes.length - 1];
-    this.log(`rloo: ${res.iterations} iterations in ${res.seconds.toFixed(0)}s (${res.seconds_per_iteration.toFixed(2)}s each)`);
-    this.log(`reward ${res.reward.start.toFixed(3)} → ${res.reward.end.toFixed(3)}; held-out ${res.heldout_reward.start.toFixed(3)} → ${res.heldout_reward.end.toFixed(3)}; KL ${res.kl.mean_last.toFixed(3)} (β ${res.kl.beta})`);
-    if (last) this.log(`random number: entropy ${(100 * last.entropy_fraction).toFixed(1)}% of log 100, top ${last.top} p=${last.top_prob.toFixed(3)}, KL(π‖π*) ${last.kl_to_optimum.toFixed(4)}${res.objective.exact ? '' : ' (π* is approximate with normalize_advantages)'}`);
+    for (const line of groupSummaryLines('rloo', res, 'π* is approximate with normalize_advantages')) this.log(line);
     return { backend: backend.chosen, model: path.join(flags.out, 'model'), ...res };
   }
 }

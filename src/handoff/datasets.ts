@@ -41,9 +41,9 @@ export async function writePreferences(outDir: string, split: 'train' | 'test', 
 /**
  * Prompt-only rows: the prompts a stage tunes on, chosen by the stage's own code (ppo/stage.ts
  * rolloutPrompts / heldoutPrompts, readTaskPrompts for GRPO and RLOO), so the export cannot pick
- * others. `repeat` writes the list that many times over at least (PPO's number_prompt_only is one
- * prompt: the engines draw batches from the dataset and drop a last partial batch, so a one-row
- * dataset would give no batch at all).
+ * others. `repeat`: write the list over until it has at least that many rows (PPO's
+ * number_prompt_only is one prompt: the engines draw batches from the dataset and drop a last
+ * partial batch, so a one-row dataset would give no batch at all).
  */
 export function writePrompts(outDir: string, split: 'train' | 'test', records: readonly PromptRecord[], source: string, read: number, repeat = 1): DatasetCounts {
   const file = path.join(outDir, `${split}.jsonl`);

@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { ROOT } from '../paths';
 import { readPpoObjective } from '../data/artifacts';
+import { readoutOf } from '../model/reward-scorer';
 import { parseConfig } from '../model/config';
 import { finishOutputDir, prepareOutputDir } from '../util/output-dir';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs';
@@ -56,8 +57,7 @@ export async function exportRun(o: { run: string; engine: Engine; out: string; o
   const src = readRunSource(o.run);
   const { config: cfg, plan } = src;
   const out = path.resolve(o.out);
-  const engineDir = o.engine;
-  prepareOutputDir(out, { command: 'export', writes: ['HANDOFF.md', 'launch.sh', 'data', 'models', engineDir], overwrite: o.overwrite });
+  prepareOutputDir(out, { command: 'export', writes: ['HANDOFF.md', 'launch.sh', 'data', 'models', o.engine], overwrite: o.overwrite });
 
   // --- models --------------------------------------------------------------------------------
   const models: ExportResult['models'] = [];
@@ -89,21 +89,24 @@ export async function exportRun(o: { run: string; engine: Engine; out: string; o
     if (!train || !fs.existsSync(train)) throw new Error(`${train ?? 'the rankings'}: the rankings are not there; run the rank stage first`);
     return addData(name, async (d) => [await writePreferences(d, 'train', train, tasks), ...(test && fs.existsSync(test) ? [await writePreferences(d, 'test', test, tasks)] : [])]);
   };
-  /** The prompts of a tuning stage, train and held-out, as the stage itself selects them. */
-  const prompts = (name: string, select: { train: (file: string) => Promise<PromptRecord[]>; test: (file: string) => Promise<PromptRecord[]>; repeat?: number }) => {
+  /**
+   * The prompts of a tuning stage, train and held-out, as the stage itself selects them. `number`:
+   * PPO's number_prompt_only, the one prompt written `number.rows` times.
+   */
+  const prompts = (name: string, select: { train: (file: string) => Promise<PromptRecord[]>; test: (file: string) => Promise<PromptRecord[]>; number?: { rows: number } }) => {
     const file = cfg.data.prompts;
     if (!file) throw new Error('the run has no data.prompts to export');
     const heldout = cfg.data.heldout_prompts;
+    const recordsIn = async (f: string) => (await readPrompts(f)).length;
     return addData(name, async (d) => {
-      const all = async (f: string) => (await readPrompts(f)).length;
       const train = await select.train(file);
-      const counts = [writePrompts(d, 'train', train, train.length === 1 && select.repeat ? 'number_prompt' : file, train.length === 1 && select.repeat ? 0 : await all(file), select.repeat)];
-      if (heldout) counts.push(writePrompts(d, 'test', await select.test(heldout), heldout, await all(heldout)));
+      const counts = [select.number ? writePrompts(d, 'train', train, 'number_prompt', 0, select.number.rows) : writePrompts(d, 'train', train, file, await recordsIn(file))];
+      if (heldout) counts.push(writePrompts(d, 'test', await select.test(heldout), heldout, await recordsIn(heldout)));
       return counts;
     });
   };
-
-  const rowsOf = (rel: string) => datasets.find((d) => `data/${d.name}` === rel && d.file.endsWith('train.jsonl'))?.written;
+  /** What was written to a data folder's train split. */
+  const trainSplit = (rel: string) => datasets.find((d) => `data/${d.name}` === rel && d.file.endsWith('train.jsonl'))!;
 
   // --- stages --------------------------------------------------------------------------------
   const E = o.engine === 'trl' ? { sft: trlSft, reward: trlReward, ppo: trlPpo, group: trlGroup, dpo: trlDpo } : { sft: openrlhfSft, reward: openrlhfReward, ppo: openrlhfPpo, group: openrlhfGroup, dpo: openrlhfDpo };
@@ -122,7 +125,7 @@ export async function exportRun(o: { run: string; engine: Engine; out: string; o
   if (cfg.train_rm !== false) {
     for (const rm of plan.rewardModels) {
       const data = await preferences(rm.ownRankings ? `preference-${rm.name}` : 'preference', rm.rankings, rm.heldout);
-      const d = datasets.find((x) => `data/${x.name}` === data && x.file.endsWith('train.jsonl'))!;
+      const d = trainSplit(data);
       stages.push(E.reward(rm, cfg.train_rm, cfg.seed, { policy: rewardBase, dataset: data, out: outOf('reward', rm.name) }, d.read ? d.written / d.read : 1));
     }
   }
@@ -132,9 +135,9 @@ export async function exportRun(o: { run: string; engine: Engine; out: string; o
   for (const r of plan.ppoRuns) {
     const rewardModel = rewardOf(plan.rewardModel, 'ppo');
     const data = r.cfg.number_prompt_only
-      ? await prompts('prompt-number', { train: (f) => rolloutPrompts(f, r.cfg), test: (f) => heldoutPrompts(f, r.cfg), repeat: numberRows })
+      ? await prompts('prompt-number', { train: (f) => rolloutPrompts(f, r.cfg), test: (f) => heldoutPrompts(f, r.cfg), number: { rows: numberRows } })
       : await taskPrompts(r.cfg.tasks);
-    stages.push(E.ppo(r.cfg, r.name, cfg.seed, { policy, rewardModel, dataset: data, prompts: rowsOf(data), out: outOf('ppo', r.name) }));
+    stages.push(E.ppo(r.cfg, r.name, cfg.seed, { policy, rewardModel, dataset: data, prompts: trainSplit(data).written, out: outOf('ppo', r.name) }));
   }
   for (const [stage, runs] of [['grpo', plan.grpoRuns], ['rloo', plan.rlooRuns]] as const) {
     for (const r of runs) {
@@ -142,7 +145,7 @@ export async function exportRun(o: { run: string; engine: Engine; out: string; o
       const data = await taskPrompts(r.cfg.tasks);
       const key = r.name ? `${stage}_${r.name.replace(/[^A-Za-z0-9_]/g, '_')}` : stage;
       rewardFunctions[key] = rewardFunctionSettings(plan.stageRewardModels[stage]!, rewardModel, r.dir, r.cfg);
-      stages.push(E.group(stage, r.cfg, r.name, cfg.seed, { policy, rewardModel, dataset: data, rewardFunction: key, prompts: rowsOf(data), out: outOf(stage, r.name) }));
+      stages.push(E.group(stage, r.cfg, r.name, cfg.seed, { policy, rewardModel, dataset: data, rewardFunction: key, prompts: trainSplit(data).written, out: outOf(stage, r.name) }));
     }
   }
   for (const r of plan.dpoRuns) {
@@ -168,8 +171,7 @@ export async function exportRun(o: { run: string; engine: Engine; out: string; o
 }
 
 /**
- * rlhf_reward.py's settings for one GRPO/RLOO run: the reward model, its squash (config.json's
- * rlhf.reward), and the gain and bias the run fitted at its start (its summary.json; 1 and 0
+ * rlhf_reward.py's settings for one GRPO/RLOO run: the reward model, its squash, and the gain and bias the run fitted at its start (its summary.json; 1 and 0
  * without reward_norm).
  */
 function rewardFunctionSettings(rewardModelDir: string, rewardModel: string, runDir: string, cfg: { reward_norm: boolean; missing_eos_penalty: number | null }) {
@@ -182,8 +184,10 @@ function rewardFunctionSettings(rewardModelDir: string, rewardModel: string, run
       throw new Error(`${runDir}: the run normalises its reward, and the gain and bias it fitted are read from its summary.json; finish the stage first (${(err as Error).message})`);
     }
   }
-  const rmConfig = JSON.parse(fs.readFileSync(path.join(rewardModelDir, 'config.json'), 'utf8')) as { rlhf?: { reward?: { squash?: string } } };
-  return { reward_model: rewardModel, squash: rmConfig.rlhf?.reward?.squash ?? 'sigmoid', gain, bias, missing_eos_penalty: cfg.missing_eos_penalty };
+  // The squash as rlhf's scorer reads it (model/reward-scorer readoutOf), from the model's config.json.
+  const hf = JSON.parse(fs.readFileSync(path.join(rewardModelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const { squash } = readoutOf({ rlhf: (hf.rlhf as Record<string, unknown>) ?? {}, hf, source: rewardModelDir });
+  return { reward_model: rewardModel, squash, gain, bias, missing_eos_penalty: cfg.missing_eos_penalty };
 }
 
 function launchScript(stages: EngineStage[], src: RunSource, engine: Engine): string {

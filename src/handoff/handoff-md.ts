@@ -14,14 +14,14 @@ const ENGINE = {
     name: 'TRL',
     install: 'pip install trl            # GRPO, RLOO, DPO, SFT, reward modelling (TRL ≥ 1.13)\npip install "trl==1.12.0"  # PPO: the last TRL release with PPOTrainer (trl.experimental.ppo), in its own environment',
     verified:
-      'Checked by `scripts/verify_trl_handoff.sh` in the rlhf repository: it exports a run, parses every YAML with TRL\'s own TrlParser (unknown keys are an error), runs each stage for a few steps on the embedded tiny model (PPO with trl==1.12.0, the others with the current TRL) and probes the results with `rlhf probe`.',
+      "How the TRL export was checked (not this export itself): `scripts/verify_trl_handoff.sh` in the rlhf repository exports a run of every stage, runs each exported stage in TRL for the run's few steps on the embedded tiny model (PPO with trl==1.12.0, the others with the current TRL; TrlParser refuses unknown keys) and probes the results with `rlhf probe`. To check this export's YAMLs, run its commands; a misnamed key stops TRL before training.",
     more: 'More GPUs: add `--accelerate_config multi_gpu` (or `zero2`, `zero3`, `fsdp2`: the configs TRL ships) to a `trl` command, and `accelerate launch --config_file …` in front of `python trl/trl_ppo.py`; divide `per_device_train_batch_size` by the number of GPUs to keep the same batch. rlhf trains in float32 and the YAMLs say `bf16: false`; set it to true on GPUs for speed.',
   },
   openrlhf: {
     name: 'OpenRLHF',
     install: 'pip install openrlhf[vllm]   # needs CUDA GPUs, DeepSpeed, Ray and vLLM',
     verified:
-      "Every command line was checked against OpenRLHF 0.11.2's own argument parsers by `scripts/check_openrlhf_args.py` in the rlhf repository (it rebuilds each CLI's parser from OpenRLHF's source, so it needs no GPU stack). The runs themselves were not executed: they need GPUs, Ray and vLLM. Untested beyond option names, types and choices.",
+      "The command lines `rlhf export` writes were checked against OpenRLHF 0.11.2's own argument parsers by `scripts/check_openrlhf_args.py` in the rlhf repository (it rebuilds each CLI's parser from OpenRLHF's source, so it needs no GPU stack), on the exports of a run of every stage and of the quickstart; run it on this export's `openrlhf/*.sh` to check these. The runs themselves were never executed: they need GPUs, Ray and vLLM. Beyond option names, types and choices, untested.",
     more: 'More GPUs: raise `--actor.num_gpus_per_node`, `--ref.num_gpus_per_node`, `--reward.num_gpus_per_node`, `--critic.num_gpus_per_node` and `--vllm.num_engines` (or colocate them), and run train_ppo_ray under `ray job submit --address=… -- python3 -m openrlhf.cli.train_ppo_ray …`.',
   },
 } as const;

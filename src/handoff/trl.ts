@@ -45,6 +45,16 @@ const SCHEDULE: Record<string, string> = { constant: 'constant', linear: 'linear
 /** Not rlhf settings: where it writes, what it logs; and float32 as rlhf trains (TRL ≥ 1.13 defaults to bf16; set bf16: true on GPUs for speed). */
 const FIXED = (out: string) => ({ output_dir: out, report_to: 'none', logging_steps: 1, save_strategy: 'no', bf16: false });
 
+/** The optimiser, schedule and length settings SFT and reward modelling share, in TrainingArguments' names. */
+const supervisedRows = (stage: string, c: { lr: number; schedule: string; warmup_steps: number; weight_decay: number; max_grad_norm: number; max_length: number }): Setting[] => [
+  { rlhf: `${stage}.lr`, engine: 'learning_rate', value: c.lr },
+  { rlhf: `${stage}.schedule`, engine: 'lr_scheduler_type', value: SCHEDULE[c.schedule] },
+  { rlhf: `${stage}.warmup_steps`, engine: 'warmup_steps', value: c.warmup_steps },
+  { rlhf: `${stage}.weight_decay`, engine: 'weight_decay', value: c.weight_decay },
+  { rlhf: `${stage}.max_grad_norm`, engine: 'max_grad_norm', value: c.max_grad_norm },
+  { rlhf: `${stage}.max_length`, engine: 'max_length', value: c.max_length },
+];
+
 /** The optimiser of a tuning stage (ppo, grpo, rloo, dpo share these four keys) in TrainingArguments' names. */
 const optimiserRows = (stage: string, c: { lr: number; lr_schedule: string; adam_eps: number; max_grad_norm: number }): Setting[] => [
   { rlhf: `${stage}.lr`, engine: 'learning_rate', value: c.lr },
@@ -60,14 +70,9 @@ export function trlSft(sft: SftSection, seed: number, inp: StageInputs): EngineS
   const settings: Setting[] = [
     { rlhf: 'model', engine: 'model_name_or_path', value: inp.policy },
     { rlhf: 'data.sft_train / sft_eval', engine: 'dataset_name', value: inp.dataset, note: 'prompt-completion rows' },
-    { rlhf: 'sft.lr', engine: 'learning_rate', value: sft.lr },
     sft.max_steps !== undefined ? { rlhf: 'sft.max_steps', engine: 'max_steps', value: sft.max_steps } : { rlhf: 'sft.epochs', engine: 'num_train_epochs', value: sft.epochs },
     { rlhf: 'sft.batch_size', engine: 'per_device_train_batch_size', value: sft.batch_size },
-    { rlhf: 'sft.schedule', engine: 'lr_scheduler_type', value: SCHEDULE[sft.schedule] },
-    { rlhf: 'sft.warmup_steps', engine: 'warmup_steps', value: sft.warmup_steps },
-    { rlhf: 'sft.weight_decay', engine: 'weight_decay', value: sft.weight_decay },
-    { rlhf: 'sft.max_grad_norm', engine: 'max_grad_norm', value: sft.max_grad_norm },
-    { rlhf: 'sft.max_length', engine: 'max_length', value: sft.max_length },
+    ...supervisedRows('sft', sft),
     { rlhf: '(loss on the response tokens only)', engine: 'completion_only_loss', value: true },
     { rlhf: 'seed', engine: 'seed', value: seed },
   ];
@@ -85,14 +90,9 @@ export function trlReward(rm: RewardModelPlan, section: TrainRmSection, seed: nu
   const settings: Setting[] = [
     { rlhf: 'train_rm.model (the trunk)', engine: 'model_name_or_path', value: inp.policy },
     { rlhf: `train_rm rankings${rm.ownRankings ? ` of ${rm.name}` : ''}`, engine: 'dataset_name', value: inp.dataset, note: 'every pair of each ranking' },
-    { rlhf: 'train_rm.lr', engine: 'learning_rate', value: c.lr },
     { rlhf: 'train_rm.epochs', engine: 'num_train_epochs', value: c.epochs },
     { rlhf: 'train_rm.batch_prompts', engine: 'per_device_train_batch_size', value: Math.max(1, Math.round(c.batch_prompts * pairsPerPrompt)), note: `${c.batch_prompts} rankings × ${pairsPerPrompt.toFixed(1)} pairs each` },
-    { rlhf: 'train_rm.schedule', engine: 'lr_scheduler_type', value: SCHEDULE[c.schedule] },
-    { rlhf: 'train_rm.warmup_steps', engine: 'warmup_steps', value: c.warmup_steps },
-    { rlhf: 'train_rm.weight_decay', engine: 'weight_decay', value: c.weight_decay },
-    { rlhf: 'train_rm.max_grad_norm', engine: 'max_grad_norm', value: c.max_grad_norm },
-    { rlhf: 'train_rm.max_length', engine: 'max_length', value: c.max_length },
+    ...supervisedRows('train_rm', c),
     { rlhf: 'seed', engine: 'seed', value: seed },
   ];
   const gaps: Gap[] = [];
