@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tf } from './tf';
 import { registerWasmKernels, WASM_KERNELS_SUMMARY } from './wasm-kernels';
+import { NATIVE_KERNELS_SUMMARY, registerNativeKernels } from './tf-native';
 
 export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -43,7 +44,7 @@ export interface BackendReport {
   gpu: boolean;
   /** Something the user should know about the choice (tensorflow-gpu that found no usable GPU). */
   warning?: string;
-  /** Kernels this project adds to the chosen backend (wasm only; see src/backend/wasm-kernels). */
+  /** Kernels this project adds to the chosen backend (src/backend/wasm-kernels, src/backend/tf-native.ts). */
   kernels: string[];
 }
 
@@ -63,6 +64,8 @@ const NATIVE_PACKAGE = { 'tensorflow-gpu': '@tensorflow/tfjs-node-gpu', tensorfl
 let current: BackendReport | undefined;
 /** Whether the project's wasm kernels linked against the wasm backend's memory. */
 let wasmKernels = false;
+/** Whether the project's kernels replace tfjs-node's (tf-native.ts). */
+let nativeKernels = false;
 /** The native package loaded into this process, if any. */
 let nativeLoaded: 'tensorflow-gpu' | 'tensorflow' | undefined;
 
@@ -137,10 +140,12 @@ async function tryBackend(name: BackendName, auto: boolean): Promise<string> {
       }
       loadNative(name);
       if (!(await tf.setBackend('tensorflow'))) throw new Error('tfjs could not initialise it');
+      nativeKernels = registerNativeKernels();
       return 'tensorflow';
     case 'tensorflow':
       loadNative(name);
       if (!(await tf.setBackend('tensorflow'))) throw new Error('tfjs could not initialise it');
+      nativeKernels = registerNativeKernels();
       return 'tensorflow';
     case 'wasm':
       // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -235,7 +240,7 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
     await tf.ready();
     return b;
   });
-  const kernels = tfjsBackend === 'wasm' && wasmKernels ? WASM_KERNELS_SUMMARY : [];
+  const kernels = tfjsBackend === 'wasm' && wasmKernels ? WASM_KERNELS_SUMMARY : tfjsBackend === 'tensorflow' && nativeKernels ? NATIVE_KERNELS_SUMMARY : [];
   current = { chosen, tfjsBackend, attempts, versions: versions(), ...devices(chosen, tfjsBackend), kernels };
   return current;
 }

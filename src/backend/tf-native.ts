@@ -18,10 +18,12 @@
  * was: tfjs's value semantics hold either way.
  */
 import { tf, Tensor, Tensor2D, Variable } from './tf';
+import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 
 /** The parts of tfjs-node's backend and binding used here. */
 interface NodeBackend {
   binding: Binding;
+  getDTypeInteger(dtype: string): number;
   tensorMap: { get(dataId: object): { id: number; values: unknown; refCount: number } };
   getInputTensorIds(ts: Tensor[]): number[];
   createOutputTensor(info: TensorMeta): Tensor;
@@ -38,6 +40,7 @@ interface Attr {
 }
 interface Binding {
   executeOp(name: string, attrs: Attr[], inputIds: number[], numOutputs: number): TensorMeta[];
+  createTensor(shape: number[], dtype: number, values: Int32Array): number;
   deleteTensor(id: number): void;
   TF_FLOAT: number;
   TF_INT32: number;
@@ -112,6 +115,23 @@ export interface NativeAdamScalars {
 }
 
 /**
+ * The six scalar inputs of ResourceApplyAdam (β₁ᵖ = β₂ᵖ = 0, lr, β₁, β₂, ε) for these values. Every
+ * parameter of one optimiser step has the same ones, so they are made once and reused until the
+ * values change (six tensors per parameter were ~10% of a small model's update on this backend).
+ */
+let lastAdamScalars: { key: string; tensors: Tensor[] } | undefined;
+/** Slots alive: the scalars go with the last one (a finished optimiser leaves no tensors behind). */
+let liveAdamSlots = 0;
+function adamScalars(s: NativeAdamScalars): Tensor[] {
+  const key = `${s.lr} ${s.beta1} ${s.beta2} ${s.eps}`;
+  if (lastAdamScalars?.key !== key || lastAdamScalars.tensors.some((t) => t.isDisposed)) {
+    if (lastAdamScalars) tf.dispose(lastAdamScalars.tensors);
+    lastAdamScalars = { key, tensors: tf.tidy(() => [0, 0, s.lr, s.beta1, s.beta2, s.eps].map((x) => tf.keep(tf.scalar(x)))) };
+  }
+  return lastAdamScalars.tensors;
+}
+
+/**
  * Adam moments in two resource variables, and the update as TensorFlow's fused ResourceApplyAdam:
  *   lr_t = lr·√(1−β2ᵖ)/(1−β1ᵖ);  m ← m + (g − m)(1−β1);  v ← v + (g² − v)(1−β2);  θ ← θ − lr_t·m/(√v + ε)
  * (β1ᵖ, β2ᵖ are the bias-correction powers; the caller folds the correction into lr and passes 0).
@@ -127,6 +147,7 @@ export class NativeAdamSlot {
     this.m = new ResourceVar(param.shape, m);
     this.v = new ResourceVar(param.shape, v);
     this.p = new ResourceVar(param.shape, param);
+    liveAdamSlots++;
   }
 
   /** θ, m, v ← one ApplyAdam step from gradient g (not freed here). */
@@ -142,7 +163,7 @@ export class NativeAdamSlot {
       B.deleteTensor(info.id);
       info.id = -1;
     }
-    const scalars = tf.tidy(() => [tf.scalar(0), tf.scalar(0), tf.scalar(s.lr), tf.scalar(s.beta1), tf.scalar(s.beta2), tf.scalar(s.eps)]);
+    const scalars = adamScalars(s);
     try {
       B.executeOp(
         'ResourceApplyAdam',
@@ -155,7 +176,6 @@ export class NativeAdamSlot {
         0,
       );
     } finally {
-      tf.dispose(scalars);
       // Hand the (updated, or on failure unchanged) buffer back to the parameter.
       if (inPlace) info.id = this.p.readHandle().id;
     }
@@ -181,6 +201,10 @@ export class NativeAdamSlot {
     this.m.dispose();
     this.v.dispose();
     this.p.dispose();
+    if (--liveAdamSlots === 0 && lastAdamScalars) {
+      tf.dispose(lastAdamScalars.tensors);
+      lastAdamScalars = undefined;
+    }
   }
 }
 
@@ -268,4 +292,63 @@ export function nativeSumSquares(ts: Tensor[]): number {
   const out = 2 * total.dataSync()[0];
   tf.dispose([...halves, total]);
   return out;
+}
+
+/**
+ * Reshape with the shape as a kept int32 handle. tfjs-node's kernel makes, uploads and frees a
+ * tensor of the target shape at every reshape, which is more than half of the op's cost (measured
+ * 24 µs → 10 µs per reshape); a model reshapes to few distinct shapes, so their handles are kept
+ * (at most MAX_SHAPES, the oldest freed first). The same TensorFlow op on the same input: the same
+ * result. Other dtypes than float32 and int32 go to tfjs-node's own kernel.
+ */
+export const MAX_SHAPES = 4096;
+const shapeHandles = new Map<string, number>();
+
+function shapeHandle(B: Binding, shape: number[]): number {
+  const key = shape.join(',');
+  let id = shapeHandles.get(key);
+  if (id === undefined) {
+    if (shapeHandles.size >= MAX_SHAPES) {
+      const [oldKey, oldId] = shapeHandles.entries().next().value as [string, number];
+      B.deleteTensor(oldId);
+      shapeHandles.delete(oldKey);
+    }
+    id = B.createTensor([shape.length], B.TF_INT32, Int32Array.from(shape));
+    shapeHandles.set(key, id);
+  }
+  return id;
+}
+
+/** How many shape handles are kept (binding tensors that are not buffers of any tensor). */
+export function keptShapeHandles(): number {
+  return shapeHandles.size;
+}
+
+/** What registerNativeKernels replaces, as `rlhf env` reports it. */
+export const NATIVE_KERNELS_SUMMARY = ['Reshape replaced for float32/int32 (the target shape kept as a handle)'];
+
+let nativeKernelsRegistered = false;
+
+/** Put this file's kernels in place of tfjs-node's (once per process); whether they are in place. */
+export function registerNativeKernels(): boolean {
+  if (nativeKernelsRegistered) return true;
+  const stock = tf.getKernel('Reshape', 'tensorflow') as KernelConfig | undefined;
+  if (!stock) return false;
+  const reshape: KernelFunc = (args) => {
+    const x = args.inputs.x as TensorInfo;
+    if (x.dtype !== 'float32' && x.dtype !== 'int32') return stock.kernelFunc(args);
+    const be = args.backend as unknown as NodeBackend;
+    const B = be.binding;
+    const shape = args.attrs!.shape as number[];
+    const attrs = [
+      { name: 'T', type: B.TF_ATTR_TYPE, value: be.getDTypeInteger(x.dtype) },
+      { name: 'Tshape', type: B.TF_ATTR_TYPE, value: B.TF_INT32 },
+    ];
+    const [xId] = be.getInputTensorIds([x as unknown as Tensor]);
+    return be.createOutputTensor(B.executeOp('Reshape', attrs, [xId, shapeHandle(B, shape)], 1)[0]) as unknown as TensorInfo;
+  };
+  tf.unregisterKernel('Reshape', 'tensorflow');
+  tf.registerKernel({ kernelName: 'Reshape', backendName: 'tensorflow', kernelFunc: reshape });
+  nativeKernelsRegistered = true;
+  return true;
 }
