@@ -8,7 +8,7 @@ import type { Tensor, TensorContainer } from '@tensorflow/tfjs';
 import { generate, leftPad, sampleFromLogits } from '../src/model/generate';
 import { Rng } from '../src/util/rng';
 import { TEST_BACKEND } from './helpers';
-import { keptShapeHandles } from '../src/backend/tf-native';
+import { keptInt32Handles } from '../src/backend/tf-native';
 
 const cfg: GPT2Config = {
   vocab_size: 61, n_positions: 64, n_embd: 32, n_layer: 2, n_head: 4,
@@ -52,8 +52,8 @@ describe('generate', () => {
   });
 
   it('an in-place KV cache gives the hidden states of the growing one, step by step, and frees every buffer', { skip: TEST_BACKEND === 'cpu' ? 'the cpu backend keeps no in-place cache' : undefined }, () => {
-    // Binding tensors, less the reshape kernel's kept shape handles (tf-native.ts): buffers only.
-    const handles = () => (tf.getBackend() === 'tensorflow' ? (tf.backend() as unknown as { binding: { getNumOfTensors(): number } }).binding.getNumOfTensors() - keptShapeHandles() : 0);
+    // Binding tensors, less the kept int32 handles (shapes, axes, slice bounds; tf-native.ts): buffers only.
+    const handles = () => (tf.getBackend() === 'tensorflow' ? (tf.backend() as unknown as { binding: { getNumOfTensors(): number } }).binding.getNumOfTensors() - keptInt32Handles() : 0);
     const params = randomParams(7);
     const { ids, mask, length } = leftPad([[1, 2, 3, 4], [5, 6]], 60);
     type Step = { hidden: Tensor; cache: KVCache };

@@ -6,7 +6,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { selectBackend } from '../src/backend';
 import { tf } from '../src/backend/tf';
-import { keptShapeHandles, MAX_SHAPES } from '../src/backend/tf-native';
+import { keptInt32Handles, MAX_INT32_HANDLES } from '../src/backend/tf-native';
 import { Adam } from '../src/model/optim';
 import { onlyOn } from './helpers';
 
@@ -34,20 +34,20 @@ describe('native TensorFlow kernels (tf-native.ts)', { skip }, () => {
     tf.dispose([f, r, i, ri, b]);
   });
 
-  it(`keeps one handle per distinct shape, at most ${MAX_SHAPES}, the oldest freed first`, () => {
+  it(`keeps one int32 handle per distinct shape, at most ${MAX_INT32_HANDLES}, the oldest freed first`, () => {
     const x = tf.zeros([2, 3]);
     x.reshape([3, 2]).dispose();
-    const kept = keptShapeHandles();
+    const kept = keptInt32Handles();
     x.reshape([3, 2]).dispose();
-    assert.equal(keptShapeHandles(), kept, 'a shape seen before adds nothing');
+    assert.equal(keptInt32Handles(), kept, 'a shape seen before adds nothing');
     const handles = binding().getNumOfTensors();
-    for (let k = 0; k < MAX_SHAPES + 50; k++) {
+    for (let k = 0; k < MAX_INT32_HANDLES + 50; k++) {
       const y = tf.zeros([k + 1]);
       y.reshape([1, k + 1]).dispose();
       y.dispose();
     }
-    assert.equal(keptShapeHandles(), MAX_SHAPES);
-    assert.ok(binding().getNumOfTensors() - handles <= MAX_SHAPES - kept, 'no binding tensor beyond the kept shapes');
+    assert.equal(keptInt32Handles(), MAX_INT32_HANDLES);
+    assert.ok(binding().getNumOfTensors() - handles <= MAX_INT32_HANDLES - kept, 'no binding tensor beyond the kept handles');
     x.dispose();
   });
 

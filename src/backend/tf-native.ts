@@ -208,21 +208,47 @@ export class NativeAdamSlot {
   }
 }
 
+/**
+ * Small int32 vectors that ops take as inputs (a reshape's target shape, a reduction's axis, a
+ * strided slice's bounds), kept as TensorFlow handles. tfjs-node makes, uploads and frees a tensor
+ * for each of them at every call, which is more than half of a small op's cost (a reshape: 24 µs
+ * → 10 µs); the distinct vectors are few, so their handles are kept (at most MAX_INT32_HANDLES,
+ * the oldest freed first). The same op on the same inputs: the same result.
+ */
+export const MAX_INT32_HANDLES = 4096;
+const int32Handles = new Map<string, number>();
+
+function int32Handle(B: Binding, values: number[]): number {
+  const key = values.join(',');
+  let id = int32Handles.get(key);
+  if (id === undefined) {
+    if (int32Handles.size >= MAX_INT32_HANDLES) {
+      const [oldKey, oldId] = int32Handles.entries().next().value as [string, number];
+      B.deleteTensor(oldId);
+      int32Handles.delete(oldKey);
+    }
+    id = B.createTensor([values.length], B.TF_INT32, Int32Array.from(values));
+    int32Handles.set(key, id);
+  }
+  return id;
+}
+
+/** How many int32 handles are kept (binding tensors that are no tensor's buffer). */
+export function keptInt32Handles(): number {
+  return int32Handles.size;
+}
+
 /** Mean over the last axis, keeping it: TensorFlow's Mean (tfjs-node's kernel first casts float32 to float32, one op more). */
 export function nativeMeanLastAxis(x: Tensor): Tensor {
   const be = nodeBackend();
   const B = be.binding;
-  const lastAxis = tf.tensor1d([-1], 'int32');
+
   const attrs = [
     { name: 'keep_dims', type: B.TF_ATTR_BOOL, value: true },
     { name: 'T', type: B.TF_ATTR_TYPE, value: B.TF_FLOAT },
     { name: 'Tidx', type: B.TF_ATTR_TYPE, value: B.TF_INT32 },
   ];
-  try {
-    return be.createOutputTensor(B.executeOp('Mean', attrs, be.getInputTensorIds([x, lastAxis]), 1)[0]);
-  } finally {
-    lastAxis.dispose();
-  }
+  return be.createOutputTensor(B.executeOp('Mean', attrs, [...be.getInputTensorIds([x]), int32Handle(B, [-1])], 1)[0]);
 }
 
 /** op(a)·op(b) for rank-2 tensors as TensorFlow's MatMul (tfjs sends every product to BatchMatMulV2, ~2× slower with few rows). */
@@ -258,18 +284,14 @@ export class NativeKvBuffer {
   write(x: Tensor, at: number): void {
     const B = this.be.binding;
     const T = x.shape[1]!;
-    const idx = tf.tidy(() => [tf.tensor1d([0, at, 0], 'int32'), tf.tensor1d([this.shape[0], at + T, this.shape[2]], 'int32'), tf.tensor1d([1, 1, 1], 'int32')]);
-    try {
-      const int = (name: string) => ({ name, type: B.TF_ATTR_INT, value: 0 });
-      B.executeOp(
-        'ResourceStridedSliceAssign',
-        [{ name: 'T', type: B.TF_ATTR_TYPE, value: B.TF_FLOAT }, { name: 'Index', type: B.TF_ATTR_TYPE, value: B.TF_INT32 }, int('begin_mask'), int('end_mask'), int('ellipsis_mask'), int('new_axis_mask'), int('shrink_axis_mask')],
-        [this.v.id, ...this.be.getInputTensorIds([...idx, x])],
-        0,
-      );
-    } finally {
-      tf.dispose(idx);
-    }
+    const bounds = [int32Handle(B, [0, at, 0]), int32Handle(B, [this.shape[0], at + T, this.shape[2]]), int32Handle(B, [1, 1, 1])];
+    const int = (name: string) => ({ name, type: B.TF_ATTR_INT, value: 0 });
+    B.executeOp(
+      'ResourceStridedSliceAssign',
+      [{ name: 'T', type: B.TF_ATTR_TYPE, value: B.TF_FLOAT }, { name: 'Index', type: B.TF_ATTR_TYPE, value: B.TF_INT32 }, int('begin_mask'), int('end_mask'), int('ellipsis_mask'), int('new_axis_mask'), int('shrink_axis_mask')],
+      [this.v.id, ...bounds, ...this.be.getInputTensorIds([x])],
+      0,
+    );
   }
 
   /** The whole buffer, shared with the variable (valid until the next write). */
@@ -294,38 +316,10 @@ export function nativeSumSquares(ts: Tensor[]): number {
   return out;
 }
 
-/**
- * Reshape with the shape as a kept int32 handle. tfjs-node's kernel makes, uploads and frees a
- * tensor of the target shape at every reshape, which is more than half of the op's cost (measured
- * 24 µs → 10 µs per reshape); a model reshapes to few distinct shapes, so their handles are kept
- * (at most MAX_SHAPES, the oldest freed first). The same TensorFlow op on the same input: the same
- * result. Other dtypes than float32 and int32 go to tfjs-node's own kernel.
- */
-export const MAX_SHAPES = 4096;
-const shapeHandles = new Map<string, number>();
-
-function shapeHandle(B: Binding, shape: number[]): number {
-  const key = shape.join(',');
-  let id = shapeHandles.get(key);
-  if (id === undefined) {
-    if (shapeHandles.size >= MAX_SHAPES) {
-      const [oldKey, oldId] = shapeHandles.entries().next().value as [string, number];
-      B.deleteTensor(oldId);
-      shapeHandles.delete(oldKey);
-    }
-    id = B.createTensor([shape.length], B.TF_INT32, Int32Array.from(shape));
-    shapeHandles.set(key, id);
-  }
-  return id;
-}
-
-/** How many shape handles are kept (binding tensors that are not buffers of any tensor). */
-export function keptShapeHandles(): number {
-  return shapeHandles.size;
-}
-
 /** What registerNativeKernels replaces, as `rlhf env` reports it. */
 export const NATIVE_KERNELS_SUMMARY = ['Reshape replaced for float32/int32 (the target shape kept as a handle)'];
+
+/** Reshape through a kept target-shape handle (see int32Handle); tfjs-node's kernel for other dtypes. */
 
 let nativeKernelsRegistered = false;
 
@@ -345,7 +339,7 @@ export function registerNativeKernels(): boolean {
       { name: 'Tshape', type: B.TF_ATTR_TYPE, value: B.TF_INT32 },
     ];
     const [xId] = be.getInputTensorIds([x as unknown as Tensor]);
-    return be.createOutputTensor(B.executeOp('Reshape', attrs, [xId, shapeHandle(B, shape)], 1)[0]) as unknown as TensorInfo;
+    return be.createOutputTensor(B.executeOp('Reshape', attrs, [xId, int32Handle(B, shape)], 1)[0]) as unknown as TensorInfo;
   };
   tf.unregisterKernel('Reshape', 'tensorflow');
   tf.registerKernel({ kernelName: 'Reshape', backendName: 'tensorflow', kernelFunc: reshape });
