@@ -242,7 +242,6 @@ export function keptInt32Handles(): number {
 export function nativeMeanLastAxis(x: Tensor): Tensor {
   const be = nodeBackend();
   const B = be.binding;
-
   const attrs = [
     { name: 'keep_dims', type: B.TF_ATTR_BOOL, value: true },
     { name: 'T', type: B.TF_ATTR_TYPE, value: B.TF_FLOAT },
@@ -319,11 +318,13 @@ export function nativeSumSquares(ts: Tensor[]): number {
 /** What registerNativeKernels replaces, as `rlhf env` reports it. */
 export const NATIVE_KERNELS_SUMMARY = ['Reshape replaced for float32/int32 (the target shape kept as a handle)'];
 
-/** Reshape through a kept target-shape handle (see int32Handle); tfjs-node's kernel for other dtypes. */
-
 let nativeKernelsRegistered = false;
 
-/** Put this file's kernels in place of tfjs-node's (once per process); whether they are in place. */
+/**
+ * Put this file's kernels in place of tfjs-node's (once per process); whether they are in place.
+ * Reshape goes through a kept target-shape handle (see int32Handle); other dtypes than float32 and
+ * int32 through tfjs-node's own kernel.
+ */
 export function registerNativeKernels(): boolean {
   if (nativeKernelsRegistered) return true;
   const stock = tf.getKernel('Reshape', 'tensorflow') as KernelConfig | undefined;
