@@ -245,7 +245,7 @@ describe('rlhf run (child process)', { concurrency: false }, () => {
     await waitFor(() => checkpointStep('sigint') >= CKPT_EVERY, done, 'a checkpoint was written');
     child.kill('SIGINT');
     const end = await done;
-    assert.equal(end.code, 130, end.stderr);
+    assert.equal(end.code, 130, `exit signal ${end.signal}\n${end.stderr}`);
     assert.match(end.stderr, /sft: interrupted at step (\d+); a checkpoint was written/);
     assert.ok(end.stderr.includes(`Resume with: rlhf run ${configFile} --resume --set run_dir=${runDir('sigint')}`), end.stderr);
     const at = Number(/interrupted at step (\d+)/.exec(end.stderr)![1]);

@@ -15,6 +15,7 @@ import { attentionScale, GPT2Config, innerDim, tiedEmbeddings } from './config';
 import { bmm, bmmBT, bmmPrefix, embedding, linear, matmul, tiedHead } from './ops';
 import { appendKV, disposeCache, inPlaceMode, KVCache, LayerKV } from './kv-cache';
 import { activation, layerNorm, targetLogProbs } from './fused';
+import { graphDecodeStep } from './decode-graph';
 import { Rng } from '../util/rng';
 
 /** Log-probabilities of the target tokens, [N, V] logits and [N] targets → [N] (a fused op, see fused.ts). */
@@ -286,6 +287,12 @@ export function forward(params: Params, cfg: GPT2Config, ids: Tensor2D, opts: Fo
     throw new Error(`hiddenIn has shape [${opts.hiddenIn.shape.join(', ')}], expected [${B}, ${T}, ${C}]`);
   }
   const mask = (opts.attentionMask ?? tf.ones([B, T])).toFloat() as Tensor2D;
+  // One new token per row after an in-place cache: the whole step as one TensorFlow graph where
+  // the backend runs graphs (decode-graph.ts); elsewhere op by op below.
+  if (opts.cache && T === 1 && !opts.positionIds && opts.finalNorm !== false && inPlaceMode(opts.cache, T) === 'masked') {
+    const step = graphDecodeStep(params, cfg, ids, mask, opts.cache);
+    if (step) return step;
+  }
   const keyMask = opts.cache ? (tf.concat([opts.cache.mask, mask], 1) as Tensor2D) : mask; // [B, S]
   const S = past + T;
   // An in-place cache read whole ('masked') is attended over all its rows: the bias masks the unfilled ones.
