@@ -7,7 +7,8 @@
  *    as a share of a plain matMul measured just before each step (and of the run's best matMul)
  *    (124M: batch 2×64; on wasm 4×64 fits the 4 GB heap only just: 4.07 GB after three steps)
  *  - KV-cached sampling tokens/s, and per-token time at position ~200 against ~20 (tiny and 124M width;
- *    steps at the two positions alternate and the medians are compared)
+ *    steps at the two positions alternate and the medians are compared); where decoding steps run as
+ *    one TensorFlow graph (tensorflow on the CPU), the 124M step op by op as well, for comparison
  *  - tensor count and resident memory over 50 training steps
  *
  * Usage: node dist/bench/run.js [--backend wasm] [--skip-124m | --only-124m]
@@ -26,6 +27,8 @@ import { lmLoss } from '../src/model/lm';
 import { makeLMBatch } from '../src/model/batch';
 import { Adam, valueAndGrads } from '../src/model/optim';
 import { generate } from '../src/model/generate';
+import { setDecodeGraph } from '../src/model/decode-graph';
+import { graphsAvailable } from '../src/backend/tf-graph';
 import { Rng } from '../src/util/rng';
 import { TINY_CONFIG, TINY_VOCAB } from '../src/sft/stage';
 
@@ -222,9 +225,17 @@ function decodeTimes(params: Params, cfg: GPT2Config, positions: number[], B: nu
   if (!skip124m) {
     const bparams = makeVars(gpt2, 5) as unknown as Params;
     const [b20, b200] = decodeTimes(bparams, gpt2, [20, 200], 4, 10);
-    tf.dispose(Object.values(bparams));
     out.decode_ms_per_step_124m = { batch: 4, pos20: b20, pos200: b200, ratio: b200 / b20 };
     rows.push(['decode step at pos 200 / pos 20 (GPT-2 124M shape, B4)', `${b200.toFixed(1)} / ${b20.toFixed(1)} ms`, `ratio ${(b200 / b20).toFixed(2)}`]);
+    if (graphsAvailable()) {
+      // The same steps op by op, as before the step became one graph (src/model/decode-graph.ts).
+      setDecodeGraph(false);
+      const [e20, e200] = decodeTimes(bparams, gpt2, [20, 200], 4, 10);
+      setDecodeGraph(true);
+      out.decode_ms_per_step_124m_op_by_op = { batch: 4, pos20: e20, pos200: e200 };
+      rows.push(['— the same, op by op instead of one graph', `${e200.toFixed(1)} / ${e20.toFixed(1)} ms`, `graph ${(e20 / b20).toFixed(2)}× faster at pos 20`]);
+    }
+    tf.dispose(Object.values(bparams));
     try {
       const big = trainStep(gpt2, 2, 64, 6);
       out.train_gpt2_124m = { ...big, tensors: undefined, rss: undefined };

@@ -94,6 +94,8 @@ describe('backend ladder (real loads, `rlhf env` in a child process)', () => {
         assert.equal(doc.kernels.length > 0, b !== 'cpu');
         if (b === 'wasm') assert.ok(doc.kernels.some((k: string) => k.startsWith('RlhfBatchMatMul')));
         if (b.startsWith('tensorflow')) assert.ok(doc.kernels.some((k: string) => k.startsWith('Reshape')));
+        // Decoding steps as one graph session: on the CPU build only (a GPU would copy the feeds).
+        if (b.startsWith('tensorflow')) assert.equal(doc.kernels.some((k: string) => k.startsWith('Decoding steps')), !doc.gpu);
         if (b.startsWith('tensorflow')) {
           assert.ok(doc.devices.some((d: string) => /^libtensorflow \d+\.\d+/.test(d)), doc.devices.join('; '));
           // With every GPU hidden, TensorFlow runs on the CPU, and tensorflow-gpu says so.

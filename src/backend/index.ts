@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { tf } from './tf';
 import { registerWasmKernels, WASM_KERNELS_SUMMARY } from './wasm-kernels';
 import { NATIVE_KERNELS_SUMMARY, registerNativeKernels } from './tf-native';
+import { GRAPH_SUMMARY, graphsAvailable } from './tf-graph';
 
 export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -240,7 +241,7 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
     await tf.ready();
     return b;
   });
-  const kernels = tfjsBackend === 'wasm' && wasmKernels ? WASM_KERNELS_SUMMARY : tfjsBackend === 'tensorflow' && nativeKernels ? NATIVE_KERNELS_SUMMARY : [];
+  const kernels = tfjsBackend === 'wasm' && wasmKernels ? WASM_KERNELS_SUMMARY : tfjsBackend === 'tensorflow' && nativeKernels ? [...NATIVE_KERNELS_SUMMARY, ...(graphsAvailable() ? [GRAPH_SUMMARY] : [])] : [];
   current = { chosen, tfjsBackend, attempts, versions: versions(), ...devices(chosen, tfjsBackend), kernels };
   return current;
 }

@@ -55,6 +55,9 @@ interface NodeBackend {
   createOutputTensor(m: { id: number; shape: number[]; dtype: number }): Tensor;
 }
 
+/** What runs as a graph, as `rlhf env` reports it (where graphsAvailable()). */
+export const GRAPH_SUMMARY = 'Decoding steps (one token per row after an in-place KV cache) run as one TensorFlow graph session (CPU)';
+
 /** Whether graphs can run here: the native backend, on the CPU. */
 export function graphsAvailable(): boolean {
   return onNativeTensorflow() && !(tf.backend() as unknown as NodeBackend).isUsingGpuDevice;

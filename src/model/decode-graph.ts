@@ -16,6 +16,7 @@
 import { tf, Tensor, Tensor2D, Tensor3D } from '../backend/tf';
 import { GraphBuilder, GraphSession, graphsAvailable, Out } from '../backend/tf-graph';
 import { Activation, attentionScale, GPT2Config } from './config';
+import { trunkParamNames } from './gpt2';
 import type { ForwardResult, Params } from './gpt2';
 import type { KVCache } from './kv-cache';
 
@@ -55,14 +56,6 @@ function layerNorm(g: GraphBuilder, x: Out, gain: Out, bias: Out, eps: number): 
 const linear = (g: GraphBuilder, x: Out, w: Out, b: Out) => g.add(g.matMul(x, w), b);
 
 const layerParam = (i: number, name: string) => `transformer.h.${i}.${name}`;
-const LAYER_PARAMS = ['ln_1.weight', 'ln_1.bias', 'attn.c_attn.weight', 'attn.c_attn.bias', 'attn.c_proj.weight', 'attn.c_proj.bias', 'ln_2.weight', 'ln_2.bias', 'mlp.c_fc.weight', 'mlp.c_fc.bias', 'mlp.c_proj.weight', 'mlp.c_proj.bias'];
-
-/** The parameters the step reads, in the order they are fed. */
-function stepParamNames(cfg: GPT2Config): string[] {
-  const names = ['transformer.wte.weight', 'transformer.wpe.weight', 'transformer.ln_f.weight', 'transformer.ln_f.bias'];
-  for (let i = 0; i < cfg.n_layer; i++) for (const n of LAYER_PARAMS) names.push(layerParam(i, n));
-  return names;
-}
 
 interface StepGraph {
   session: GraphSession;
@@ -70,17 +63,19 @@ interface StepGraph {
 }
 
 /**
- * The step's graph for batch B. Inputs: the parameters (stepParamNames), ids [B] int32, keyMask
- * [B, K + 1] (1 for real cached rows, 0 for padding and unfilled rows, then the new token's mask),
- * and each layer's key and value buffers [B·H, K, D]. Outputs: hidden [B, C] after ln_f, then each
- * layer's new key and value rows [B·H, 1, D].
+ * The step's graph for batch B.
+ *   inputs:  the trunk's parameters (trunkParamNames: the graph ends at ln_f, the LM head is applied
+ *            after it as before); ids [B] int32; keyMask [B, K + 1]: 1 for real cached rows, 0 for
+ *            padding and unfilled rows, then the new token's mask; each layer's key and value
+ *            buffers [B·H, K, D].
+ *   outputs: hidden [B, C] after ln_f; each layer's new key rows, then value rows, [B·H, 1, D].
  */
 function buildStep(cfg: GPT2Config, act: (g: GraphBuilder, x: Out) => Out, B: number): StepGraph {
   const g = new GraphBuilder();
   const C = cfg.n_embd;
   const H = cfg.n_head;
   const D = C / H;
-  const names = stepParamNames(cfg);
+  const names = trunkParamNames(cfg);
   const P: Record<string, Out> = {};
   names.forEach((n, k) => (P[n] = g.input(`p${k}`)));
   const ids = g.input('ids', 'int32');
