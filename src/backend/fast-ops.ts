@@ -141,24 +141,31 @@ export function kvCacheMode(): KvCacheMode | undefined {
   return undefined;
 }
 
-/** One layer's keys or values, [B·H, capacity, D], written in place. */
+/** One layer's keys or values, [B·H, capacity, D] (or transposed, [B·H, D, capacity]), written in place. */
 export interface KvBuffer {
-  /** Rows [at, at + T) of every matrix ← x [B·H, T, D]. */
+  /** Positions [at, at + T) of every matrix ← x [B·H, T, D] (rows, or columns when transposed). */
   write(x: Tensor3D, at: number): void;
   /** The buffer as a tensor to multiply with (valid within the step that read it). */
   read(): Tensor3D;
+  /** Stored as [B·H, D, capacity]: attention's q·Kᵀ is then a product without transposes. */
+  readonly transposed: boolean;
   dispose(): void;
 }
 
-/** A zeroed buffer (rows past the filled ones are read, masked or not, and must not be NaN). */
-export function newKvBuffer(shape: [number, number, number]): KvBuffer {
+/**
+ * A zeroed buffer for [B·H, capacity, D] keys or values (positions past the filled ones are read,
+ * masked or not, and must not be NaN). On tensorflow the keys are kept transposed: its batched
+ * product reads a transposed operand at about two thirds of the speed (q·Kᵀ at B·H = 48, 213
+ * positions, D = 64: 578 µs with adj_y, 395 µs on Kᵀ stored; measured on 2 cores).
+ */
+export function newKvBuffer(shape: [number, number, number], role: 'keys' | 'values'): KvBuffer {
   if (onNativeTensorflow()) {
-    const b = new NativeKvBuffer(shape);
-    return { write: (x, at) => b.write(x, at), read: () => b.read() as Tensor3D, dispose: () => b.dispose() };
+    const b = new NativeKvBuffer(shape, role === 'keys');
+    return { write: (x, at) => b.write(x, at), read: () => b.read() as Tensor3D, transposed: b.transposed, dispose: () => b.dispose() };
   }
   if (kvCacheMode() !== 'prefix') throw new Error('newKvBuffer: this backend keeps no in-place KV cache (kvCacheMode())');
   const t = tf.keep(tf.zeros(shape)) as Tensor3D;
-  return { write: (x, at) => writeRowsOp(t, x, at), read: () => t, dispose: () => t.dispose() };
+  return { write: (x, at) => writeRowsOp(t, x, at), read: () => t, transposed: false, dispose: () => t.dispose() };
 }
 
 // ─────────────────────────────────────────────────────────────────────────────────────────────

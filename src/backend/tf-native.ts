@@ -267,30 +267,43 @@ export function nativeMatMul(a: Tensor, b: Tensor, transA: boolean, transB: bool
  * in with ResourceStridedSliceAssign (TensorFlow writes in place when nothing else holds the
  * buffer), and attention reads the whole buffer through ReadVariableOp (no copy; unfilled rows are
  * masked). The read of one step must be freed before the next write, or TensorFlow copies the
- * buffer first: a step's reads live in its tidy.
+ * buffer first: a step's reads live in its tidy. `transposed` stores it as [B·H, D, capacity]
+ * (positions are columns).
  */
 export class NativeKvBuffer {
   private readonly be = nodeBackend();
   private readonly v: ResourceVar;
+  /** The stored shape: [B·H, capacity, D], or [B·H, D, capacity] when transposed. */
+  private readonly stored: [number, number, number];
 
-  constructor(readonly shape: [number, number, number]) {
-    const zeros = tf.zeros(shape);
-    this.v = new ResourceVar(shape, zeros);
+  constructor(
+    shape: [number, number, number],
+    readonly transposed = false,
+  ) {
+    const [BH, cap, D] = shape;
+    this.stored = transposed ? [BH, D, cap] : [BH, cap, D];
+    const zeros = tf.zeros(this.stored);
+    this.v = new ResourceVar(this.stored, zeros);
     zeros.dispose(); // the variable holds the only reference now
   }
 
-  /** Rows [at, at + T) of every matrix ← x [B·H, T, D]. */
+  /** Positions [at, at + T) of every matrix ← x [B·H, T, D] (written as columns when transposed). */
   write(x: Tensor, at: number): void {
     const B = this.be.binding;
     const T = x.shape[1]!;
-    const bounds = [int32Handle(B, [0, at, 0]), int32Handle(B, [this.shape[0], at + T, this.shape[2]]), int32Handle(B, [1, 1, 1])];
+    const [BH, , D] = x.shape as number[];
+    const [begin, end] = this.transposed ? [[0, 0, at], [BH, D, at + T]] : [[0, at, 0], [BH, at + T, D]];
+    // One position: [B·H, 1, D] and [B·H, D, 1] are the same memory, a reshape.
+    const value = !this.transposed ? x : T === 1 ? x.reshape([BH, D, 1]) : tf.transpose(x, [0, 2, 1]);
+    const bounds = [int32Handle(B, begin), int32Handle(B, end), int32Handle(B, [1, 1, 1])];
     const int = (name: string) => ({ name, type: B.TF_ATTR_INT, value: 0 });
     B.executeOp(
       'ResourceStridedSliceAssign',
       [{ name: 'T', type: B.TF_ATTR_TYPE, value: B.TF_FLOAT }, { name: 'Index', type: B.TF_ATTR_TYPE, value: B.TF_INT32 }, int('begin_mask'), int('end_mask'), int('ellipsis_mask'), int('new_axis_mask'), int('shrink_axis_mask')],
-      [this.v.id, ...bounds, ...this.be.getInputTensorIds([x])],
+      [this.v.id, ...bounds, ...this.be.getInputTensorIds([value])],
       0,
     );
+    if (value !== x) value.dispose();
   }
 
   /** The whole buffer, shared with the variable (valid until the next write). */

@@ -66,8 +66,8 @@ interface StepGraph {
  * The step's graph for batch B.
  *   inputs:  the trunk's parameters (trunkParamNames: the graph ends at ln_f, the LM head is applied
  *            after it as before); ids [B] int32; keyMask [B, K + 1]: 1 for real cached rows, 0 for
- *            padding and unfilled rows, then the new token's mask; each layer's key and value
- *            buffers [B·H, K, D].
+ *            padding and unfilled rows, then the new token's mask; each layer's key buffer
+ *            [B·H, D, K] (stored transposed) and value buffer [B·H, K, D].
  *   outputs: hidden [B, C] after ln_f; each layer's new key rows, then value rows, [B·H, 1, D].
  */
 function buildStep(cfg: GPT2Config, act: (g: GraphBuilder, x: Out) => Out, B: number): StepGraph {
@@ -103,7 +103,8 @@ function buildStep(cfg: GPT2Config, act: (g: GraphBuilder, x: Out) => Out, B: nu
     const [q, k, v] = [q2, k2, v2].map((t) => g.reshape(t, [B * H, 1, D]));
     kOut.push(g.unary('Identity', k, `k_new${i}`));
     vOut.push(g.unary('Identity', v, `v_new${i}`));
-    const qk = g.concat([g.batchMatMul(q, kIn[i], false, true), g.batchMatMul(q, k, false, true)], 2); // [B·H, 1, K + 1]
+    // The key buffer is stored transposed on this backend ([B·H, D, K], fast-ops newKvBuffer).
+    const qk = g.concat([g.batchMatMul(q, kIn[i]), g.batchMatMul(q, k, false, true)], 2); // [B·H, 1, K + 1]
     const scores = g.add(g.reshape(g.mul(qk, g.scalar(attentionScale(cfg, i))), [B, H, 1, -1]), bias);
     const probs = g.reshape(g.unary('Softmax', scores), [B * H, 1, -1]);
     const [pCache, pNew] = g.split(probs, [-1, 1], 2);
@@ -165,7 +166,7 @@ function stepGraph(cfg: GPT2Config, B: number): StepGraph | undefined {
  */
 export function graphDecodeStep(params: Params, cfg: GPT2Config, ids: Tensor2D, mask: Tensor2D, cache: KVCache): ForwardResult | undefined {
   const [B, T] = ids.shape;
-  if (T !== 1 || cache.capacity === undefined || !cache.buffers) return undefined;
+  if (T !== 1 || cache.capacity === undefined || !cache.buffers || !cache.buffers.every((b) => b.k.transposed && !b.v.transposed)) return undefined;
   const step = stepGraph(cfg, B);
   if (!step) return undefined;
   const at = cache.length;

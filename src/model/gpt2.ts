@@ -230,7 +230,7 @@ function attention(ctx: PassContext, i: number, h: Tensor2D, pick?: Tensor2D): {
   const bias = pick ? pickBias(pick, ctx.keyMask) : ctx.bias; // [B, 1, Q, S]
   // An in-place cache holds S filled rows of its buffers: attend over those only ('prefix'), or
   // over the whole buffer with the rest masked by the bias ('masked').
-  const qk = kv.mode === 'prefix' ? bmmPrefix(q, kv.k, kv.rows!, true) : bmmBT(q, kv.k); // [B·H, Q, S]
+  const qk = kv.mode === 'prefix' ? bmmPrefix(q, kv.k, kv.rows!, true) : kv.kTransposed ? bmm(q, kv.k) : bmmBT(q, kv.k); // [B·H, Q, S]
   // 1/√D (scale_attn_weights), and 1/(i + 1) with scale_attn_by_inverse_layer_idx.
   const scores = tf.add(tf.mul(qk, attentionScale(cfg, i)).reshape([B, H, Q, S]), bias);
   const probs = tf.softmax(scores).reshape([B * H, Q, S]) as Tensor3D;

@@ -40,6 +40,8 @@ export interface LayerKV {
   mode?: KvCacheMode;
   /** In place: the layer's buffers (the next cache keeps them). */
   buffers?: { k: KvBuffer; v: KvBuffer };
+  /** k is stored transposed, [B·H, D, S] (KvBuffer.transposed). */
+  kTransposed?: boolean;
 }
 
 /** Whether a forward pass that starts a cache of `capacity` positions (or extends `cache`) keeps it in place. */
@@ -60,10 +62,10 @@ export function appendKV(cache: KVCache | undefined, layer: number, k: Tensor3D,
     const cap = cache?.capacity ?? capacity!;
     if (at + T > cap) throw new Error(`KV cache of ${cap} positions cannot take ${T} more after ${at}`);
     const [BH, , D] = k.shape;
-    const buffers = cache?.buffers?.[layer] ?? { k: newKvBuffer([BH, cap, D]), v: newKvBuffer([BH, cap, D]) };
+    const buffers = cache?.buffers?.[layer] ?? { k: newKvBuffer([BH, cap, D], 'keys'), v: newKvBuffer([BH, cap, D], 'values') };
     buffers.k.write(k, at);
     buffers.v.write(v, at);
-    return { k: buffers.k.read(), v: buffers.v.read(), rows: at + T, mode, buffers };
+    return { k: buffers.k.read(), v: buffers.v.read(), rows: at + T, mode, buffers, kTransposed: buffers.k.transposed };
   }
   if (cache) return { k: tf.concat([cache.k[layer], k], 1), v: tf.concat([cache.v[layer], v], 1) };
   return { k, v };
