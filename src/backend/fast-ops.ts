@@ -10,7 +10,8 @@
  *                    XNNPACK product; long k: blocked kernel
  *   batched product  SIMD kernel, transposes read in place   BatchMatMulV2 with adj flags    explicit transposes
  *   KV cache         preallocated, rows written in place,    resource variables written in   growing (concat)
- *                    products over the filled rows           place, unfilled rows masked
+ *                    products over the filled rows           place, unfilled rows masked,
+ *                                                            keys stored transposed
  *   Σ over rows      1ᵀ·x (a reduction is slow on wasm)      Sum                             1ᵀ·x
  *   row mean         Mean                                    Mean (tfjs-node adds a Cast)    Mean
  *   scatter-add rows JS on the downloaded gradient            UnsortedSegmentSum              UnsortedSegmentSum

@@ -16,32 +16,26 @@
 import { tf, Tensor, Tensor2D, Tensor3D } from '../backend/tf';
 import { GraphBuilder, GraphSession, graphsAvailable, Out } from '../backend/tf-graph';
 import { Activation, attentionScale, GPT2Config } from './config';
+import { ERF_GELUS, GELU_A, GELU_C, TANH_GELUS } from './fused';
 import { trunkParamNames } from './gpt2';
 import type { ForwardResult, Params } from './gpt2';
 import type { KVCache } from './kv-cache';
 
-const GELU_C = Math.sqrt(2 / Math.PI);
-const GELU_A = 0.044715;
+/** The activations the graph writes (as fused.ts computes them); undefined: decode op by op. */
+function graphActivation(name: Activation): ((g: GraphBuilder, x: Out) => Out) | undefined {
+  if ((TANH_GELUS as readonly Activation[]).includes(name)) return geluNew;
+  if ((ERF_GELUS as readonly Activation[]).includes(name)) return geluErf;
+  if (name === 'relu') return (g, x) => g.unary('Relu', x);
+  return undefined;
+}
 
-/** The activations the graph writes (as fused.ts computes them); others decode op by op. */
-const GRAPH_ACTIVATIONS: Partial<Record<Activation, (g: GraphBuilder, x: Out) => Out>> = {
-  // x·σ(2u), u = √(2/π)(x + 0.044715x³) (fused.ts geluNew)
-  gelu_new: geluNew,
-  gelu_pytorch_tanh: geluNew,
-  gelu_python_tanh: geluNew,
-  gelu_fast: geluNew,
-  gelu_accurate: geluNew,
-  // x·½(1 + erf(x/√2)) (fused.ts geluErf)
-  gelu: geluErf,
-  gelu_python: geluErf,
-  relu: (g, x) => g.unary('Relu', x),
-};
-
+/** x·σ(2u), u = √(2/π)(x + 0.044715x³) (fused.ts geluNew). */
 function geluNew(g: GraphBuilder, x: Out): Out {
   const u2 = g.mul(g.scalar(2 * GELU_C), g.add(x, g.mul(g.scalar(GELU_A), g.mul(g.mul(x, x), x))));
   return g.mul(x, g.unary('Sigmoid', u2));
 }
 
+/** x·½(1 + erf(x/√2)) (fused.ts geluErf). */
 function geluErf(g: GraphBuilder, x: Out): Out {
   return g.mul(x, g.mul(g.scalar(0.5), g.add(g.scalar(1), g.unary('Erf', g.mul(x, g.scalar(Math.SQRT1_2))))));
 }
@@ -143,7 +137,7 @@ export function disposeDecodeGraphs(): void {
 
 /** The step graph for this model and batch, or undefined where decoding runs op by op. */
 function stepGraph(cfg: GPT2Config, B: number): StepGraph | undefined {
-  const act = GRAPH_ACTIVATIONS[cfg.activation_function];
+  const act = graphActivation(cfg.activation_function);
   if (!enabled || !act || !graphsAvailable()) return undefined;
   const key = `${B} ${JSON.stringify(cfg)}`;
   let s = graphs.get(key);

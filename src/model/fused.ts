@@ -43,8 +43,9 @@ export function layerNorm(x: Tensor2D, g: Tensor, b: Tensor, eps: number): Tenso
   return f(x, g, b) as Tensor2D;
 }
 
-const GELU_C = Math.sqrt(2 / Math.PI);
-const GELU_A = 0.044715;
+/** gelu_new's constants: √(2/π) and the cubic term's coefficient. */
+export const GELU_C = Math.sqrt(2 / Math.PI);
+export const GELU_A = 0.044715;
 
 /**
  * gelu_new(x) = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³), computed as x·σ(2u) (the same
@@ -95,6 +96,10 @@ export const geluErf = customGrad((x: Tensor, save: (t: Tensor[]) => void) => {
   };
 }) as (x: Tensor2D) => Tensor2D;
 
+/** The names of the tanh-approximate GELU (one function: geluNew) and of the exact one (geluErf). */
+export const TANH_GELUS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_python_tanh', 'gelu_fast', 'gelu_accurate'] as const satisfies readonly Activation[];
+export const ERF_GELUS = ['gelu', 'gelu_python'] as const satisfies readonly Activation[];
+
 /**
  * The MLP nonlinearity named by config.json's activation_function, as transformers' ACT2FN
  * (activations.py) computes it. The tanh-approximate GELUs (gelu_new, gelu_pytorch_tanh,
@@ -103,15 +108,10 @@ export const geluErf = customGrad((x: Tensor, save: (t: Tensor[]) => void) => {
  * 10 digits): they share the fused geluNew. The rest are plain tfjs ops with tfjs's gradients.
  */
 export function activation(name: Activation): (x: Tensor2D) => Tensor2D {
+  if ((TANH_GELUS as readonly Activation[]).includes(name)) return geluNew;
+  if ((ERF_GELUS as readonly Activation[]).includes(name)) return geluErf;
   const sig = (x: Tensor, a = 1) => tf.sigmoid(a === 1 ? x : tf.mul(a, x));
-  const f: Record<Activation, (x: Tensor2D) => Tensor> = {
-    gelu_new: geluNew,
-    gelu_pytorch_tanh: geluNew,
-    gelu_python_tanh: geluNew,
-    gelu_fast: geluNew,
-    gelu_accurate: geluNew,
-    gelu: geluErf,
-    gelu_python: geluErf,
+  const f: Record<Exclude<Activation, (typeof TANH_GELUS)[number] | (typeof ERF_GELUS)[number]>, (x: Tensor2D) => Tensor> = {
     gelu_10: (x) => tf.clipByValue(geluErf(x), -10, 10), // ClippedGELUActivation(min=-10, max=10)
     quick_gelu: (x) => tf.mul(x, sig(x, 1.702)), // x·σ(1.702x)
     relu: (x) => tf.relu(x),
@@ -129,7 +129,7 @@ export function activation(name: Activation): (x: Tensor2D) => Tensor2D {
     laplace: (x) => tf.mul(0.5, tf.add(1, tf.erf(tf.div(tf.sub(x, 0.707107), 0.282095 * Math.SQRT2)))),
     sqrtsoftplus: (x) => tf.sqrt(tf.softplus(x)), // √(ln(1 + eˣ))
   };
-  const fn = f[name];
+  const fn = f[name as keyof typeof f];
   if (!fn) throw new Error(`activation_function '${String(name)}' is not supported`);
   return fn as (x: Tensor2D) => Tensor2D;
 }
