@@ -4,8 +4,8 @@
  * Why: tfjs-node runs every op eagerly, one binding call each (~10–30 µs of dispatch before any
  * arithmetic). A GPT-2 decoding step is ~600 ops on [B, C]-sized tensors, so dispatch is a third of
  * the step on the CPU. Run as a graph, the step is one call: TensorFlow's executor schedules the
- * nodes natively (measured on 2 cores, GPT-2 124M, B4: one step 49 ms as a graph against 73 ms
- * op by op). The graph is written as a SavedModel (a GraphDef in the proto classes tfjs-node ships),
+ * nodes natively (npm run bench on 2 cores, GPT-2 124M, B4, position 20: 57.6–60.9 ms a step as a
+ * graph against 85.7–85.8 ms op by op in the same runs). The graph is written as a SavedModel (a GraphDef in the proto classes tfjs-node ships),
  * loaded once through the binding's loadSavedModel, and run with runSavedModel: inputs are fed as
  * the tfjs tensors' own buffers (TFE_TensorHandleResolve shares, not copies, on the CPU) and the
  * outputs come back as tfjs tensors.
